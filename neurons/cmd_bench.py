@@ -1,0 +1,7 @@
+"""`wmnet bench ...`: benchmarks that print figures, never pass/fail on time."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)

@@ -1,0 +1,1 @@
+"""wmnet validator package."""
