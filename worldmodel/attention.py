@@ -1,0 +1,118 @@
+"""Attention patterns over latent tokens and the kernels that run them.
+
+Tokens are laid out frame by frame: ``grid**2`` latent tokens (row-major) followed by
+``n_global`` global tokens. Two patterns:
+
+* **dense** (the baseline): frame-causal, i.e. a token at frame t sees every token of
+  frames <= t (all tokens of its own frame included);
+* **sparse**: dense restricted to a temporal window of ``window_frames`` frames, and
+  within it to latent tokens at Chebyshev distance <= ``spatial_radius``; global tokens
+  see and are seen by everything inside the window. Information still travels far
+  through the global tokens and through depth.
+
+On CPU both run as ``scaled_dot_product_attention`` with a boolean mask (FlexAttention
+on CPU needs compilation and is no faster there). On CUDA the sparse pattern runs as
+FlexAttention with a block mask, which skips fully masked 128x128 blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+import torch.nn.functional as F
+
+from worldmodel.config import ModelConfig
+
+
+@dataclass(frozen=True)
+class MaskSpec:
+    """Which query frames attend to which key frames.
+
+    Queries are ``n_q`` consecutive frames starting at absolute frame ``q_start``; keys
+    are ``n_k`` consecutive frames starting at ``k_start``. Only the difference of the
+    starts matters, which is what makes masks cacheable across rollout steps.
+    """
+
+    n_q: int
+    n_k: int
+    q_offset: int  # q_start - k_start
+    sparse: bool
+
+
+def _token_meta(cfg: ModelConfig, n_frames: int, frame0: int, device: torch.device):
+    """Per-token (frame, row, col, is_global) index tensors."""
+    n_lat, tpf = cfg.grid * cfg.grid, cfg.tokens_per_frame
+    tok = torch.arange(tpf, device=device)
+    frame = (torch.arange(n_frames, device=device) + frame0).repeat_interleave(tpf)
+    tok = tok.repeat(n_frames)
+    is_global = tok >= n_lat
+    row = torch.where(is_global, 0, tok // cfg.grid)
+    col = torch.where(is_global, 0, tok % cfg.grid)
+    return frame, row, col, is_global
+
+
+def _allowed(cfg: ModelConfig, sparse: bool, qf, qr, qc, qg, kf, kr, kc, kg):
+    ok = kf <= qf
+    if sparse:
+        near = ((qr - kr).abs() <= cfg.spatial_radius) & ((qc - kc).abs() <= cfg.spatial_radius)
+        ok = ok & ((qf - kf) < cfg.window_frames) & (qg | kg | near)
+    return ok
+
+
+@lru_cache(maxsize=64)
+def dense_mask(cfg: ModelConfig, spec: MaskSpec, device: str) -> torch.Tensor | None:
+    """Boolean ``(Lq, Lk)`` mask (True = attend), or None when nothing is masked."""
+    dev = torch.device(device)
+    q = _token_meta(cfg, spec.n_q, spec.q_offset, dev)
+    k = _token_meta(cfg, spec.n_k, 0, dev)
+    mask = _allowed(
+        cfg, spec.sparse,
+        q[0][:, None], q[1][:, None], q[2][:, None], q[3][:, None],
+        k[0][None, :], k[1][None, :], k[2][None, :], k[3][None, :],
+    )
+    return None if bool(mask.all()) else mask
+
+
+_FLEX = None
+
+
+def _flex_attention():
+    global _FLEX
+    if _FLEX is None:
+        from torch.nn.attention.flex_attention import flex_attention
+
+        _FLEX = torch.compile(flex_attention, dynamic=False)
+    return _FLEX
+
+
+@lru_cache(maxsize=64)
+def flex_block_mask(cfg: ModelConfig, spec: MaskSpec, device: str):
+    """FlexAttention ``BlockMask`` for the same pattern as :func:`dense_mask`."""
+    from torch.nn.attention.flex_attention import create_block_mask
+
+    dev = torch.device(device)
+    qf, qr, qc, qg = _token_meta(cfg, spec.n_q, spec.q_offset, dev)
+    kf, kr, kc, kg = _token_meta(cfg, spec.n_k, 0, dev)
+
+    def mask_mod(b, h, qi, ki):
+        return _allowed(cfg, spec.sparse, qf[qi], qr[qi], qc[qi], qg[qi], kf[ki], kr[ki], kc[ki], kg[ki])
+
+    return create_block_mask(mask_mod, None, None, qf.numel(), kf.numel(), device=device)
+
+
+def attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cfg: ModelConfig, spec: MaskSpec,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Attention over ``(B, heads, L, head_dim)`` tensors under the pattern ``spec``.
+
+    ``backend``: "sdpa", "flex", or "auto" (flex for the sparse pattern on CUDA).
+    """
+    use_flex = backend == "flex" or (backend == "auto" and spec.sparse and q.is_cuda)
+    if use_flex:
+        block_mask = flex_block_mask(cfg, spec, str(q.device))
+        return _flex_attention()(q, k, v, block_mask=block_mask)
+    mask = dense_mask(cfg, spec, str(q.device))
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)

@@ -1,0 +1,165 @@
+"""Frame-causal dynamics transformer over latent tokens, with a KV cache.
+
+Frame t's tokens are its latent grid (projected to d_model, plus a learned spatial
+embedding) and ``n_global`` learned global tokens; the action taken at frame t is
+embedded and added to every token of frame t. The transformer's output at frame t's
+latent tokens predicts the *change* z_{t+1} - z_t (predicting a residual makes
+"nothing moves" the easy default, which the copy-last-frame baseline already is).
+
+Time enters only through rotary embeddings (RoPE) on the frame index: attention scores
+depend on frame *differences*, so a KV cache can slide forever and a recomputation from
+any start frame gives the same answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from worldmodel.attention import MaskSpec, attend
+from worldmodel.config import ModelConfig
+
+_ROPE_BASE = 100.0  # rollouts are tens of frames, not thousands of tokens
+
+
+@dataclass
+class KVCache:
+    """Per-layer keys/values of the frames seen so far (``(B, heads, L, head_dim)``).
+
+    ``start`` is the absolute index of the first cached frame, ``n_frames`` how many
+    frames are cached. With the sparse pattern only the last ``window_frames - 1``
+    frames are kept: older ones can no longer be attended to.
+    """
+
+    keys: list[torch.Tensor | None] = field(default_factory=list)
+    values: list[torch.Tensor | None] = field(default_factory=list)
+    start: int = 0
+    n_frames: int = 0
+
+    @property
+    def next_frame(self) -> int:
+        return self.start + self.n_frames
+
+
+def _rope(frames: torch.Tensor, head_dim: int, tokens_per_frame: int):
+    """cos/sin ``(L, head_dim/2)`` for the tokens of the given absolute frame indices."""
+    inv = _ROPE_BASE ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)
+    ang = frames.to(torch.float64)[:, None] * inv[None, :]
+    ang = ang.repeat_interleave(tokens_per_frame, dim=0)
+    return ang.cos().float(), ang.sin().float()
+
+
+def _apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+    out = torch.stack((x1 * cos - x2 * sin, x1 * sin + x2 * cos), dim=-1)
+    return out.flatten(-2)
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        d = cfg.d_model
+        self.n_heads = cfg.n_heads
+        self.ln1 = nn.LayerNorm(d)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.proj = nn.Linear(d, d)
+        self.ln2 = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, cfg.mlp_ratio * d)
+        self.fc2 = nn.Linear(cfg.mlp_ratio * d, d)
+        self.act = nn.GELU()
+
+    def forward(
+        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cfg: ModelConfig,
+        spec: MaskSpec, past: tuple[torch.Tensor, torch.Tensor] | None, backend: str,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        b, n, d = x.shape
+        hd = d // self.n_heads
+        qkv = self.qkv(self.ln1(x)).view(b, n, 3, self.n_heads, hd).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]
+        q, k = _apply_rope(q, cos, sin), _apply_rope(k, cos, sin)
+        if past is not None:
+            k = torch.cat([past[0], k], dim=2)
+            v = torch.cat([past[1], v], dim=2)
+        a = attend(q, k, v, cfg, spec, backend)
+        x = x + self.proj(a.transpose(1, 2).reshape(b, n, d))
+        x = x + self.fc2(self.act(self.fc1(self.ln2(x))))
+        return x, k, v
+
+
+class Dynamics(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        d, n_lat = cfg.d_model, cfg.grid * cfg.grid
+        self.latent_in = nn.Linear(cfg.latent_channels, d)
+        self.pos_emb = nn.Parameter(torch.randn(n_lat, d) * 0.02)
+        self.global_emb = nn.Parameter(torch.randn(max(cfg.n_global, 1), d) * 0.02)
+        self.action_emb = nn.Embedding(cfg.n_actions, d)
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.norm_out = nn.LayerNorm(d)
+        self.head = nn.Linear(d, cfg.latent_channels)
+        # Start as the identity map (predict "no change"): training then only learns motion.
+        nn.init.zeros_(self.head.weight)
+        nn.init.zeros_(self.head.bias)
+        # bf16 mode casts the blocks (not the critical layers) and runs them in this dtype.
+        self.compute_dtype = torch.float32
+
+    def _tokens(self, z: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """``(B, T, c, g, g)``, ``(B, T)`` -> ``(B, T * tokens_per_frame, d)``."""
+        b, t, c = z.shape[:3]
+        lat = self.latent_in(z.flatten(3).transpose(2, 3)) + self.pos_emb  # (B, T, N, d)
+        glob = self.global_emb[: self.cfg.n_global].expand(b, t, -1, -1)
+        x = torch.cat([lat, glob], dim=2) + self.action_emb(actions)[:, :, None, :]
+        return x.reshape(b, t * self.cfg.tokens_per_frame, -1)
+
+    def forward(
+        self, z: torch.Tensor, actions: torch.Tensor, *, sparse: bool,
+        start_frame: int = 0, cache: KVCache | None = None, backend: str = "auto",
+    ) -> torch.Tensor:
+        """Predict z_{t+1} for every input frame t (teacher forcing over ``z``).
+
+        ``z``: ``(B, T, c, g, g)`` latents of consecutive frames starting at absolute
+        frame ``start_frame``; ``actions``: ``(B, T)``. With ``cache`` the frames are
+        appended to it (their predictions attend to the cached frames too) and
+        ``start_frame`` is taken from the cache.
+        """
+        cfg = self.cfg
+        b, t = z.shape[:2]
+        tpf, hd = cfg.tokens_per_frame, cfg.d_model // cfg.n_heads
+        if cache is not None:
+            start_frame = cache.next_frame
+            k_start = cache.start if cache.n_frames else start_frame
+        else:
+            k_start = start_frame
+        n_k = (start_frame - k_start) + t
+        spec = MaskSpec(n_q=t, n_k=n_k, q_offset=start_frame - k_start, sparse=sparse)
+        frames = torch.arange(start_frame, start_frame + t, device=z.device)
+        cos, sin = _rope(frames, hd, tpf)
+        cos, sin = cos.to(z.device), sin.to(z.device)
+        x = self._tokens(z, actions).to(self.compute_dtype)
+        new_k: list[torch.Tensor] = []
+        new_v: list[torch.Tensor] = []
+        for i, block in enumerate(self.blocks):
+            past = None
+            if cache is not None and cache.n_frames:
+                past = (cache.keys[i], cache.values[i])
+            x, k, v = block(x, cos, sin, cfg, spec, past, backend)
+            new_k.append(k)
+            new_v.append(v)
+        if cache is not None:
+            self._update_cache(cache, new_k, new_v, n_k, k_start, sparse)
+        x = x.float().view(b, t, tpf, -1)[:, :, : cfg.grid * cfg.grid]
+        delta = self.head(self.norm_out(x))  # (B, T, N, c)
+        delta = delta.transpose(2, 3).reshape(z.shape)
+        return z + delta
+
+    def _update_cache(self, cache: KVCache, ks, vs, n_k: int, k_start: int, sparse: bool) -> None:
+        keep = n_k if not sparse else min(n_k, self.cfg.window_frames - 1)
+        drop = (n_k - keep) * self.cfg.tokens_per_frame
+        cache.keys = [k[:, :, drop:] for k in ks]
+        cache.values = [v[:, :, drop:] for v in vs]
+        cache.start = k_start + (n_k - keep)
+        cache.n_frames = keep

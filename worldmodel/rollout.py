@@ -1,0 +1,171 @@
+"""The rollout API shared by miners (who sell rollouts) and validators (who check them).
+
+* :func:`rollout` — batched: B contexts x T actions -> predicted latents, decoded
+  frames and one digest per (context, step).
+* :func:`step` — recompute one step, z_{t+1}, from a given latent history z_0..z_t
+  and actions a_0..a_t. Validators call it with the *miner's own* previous latents
+  (teacher forcing), so an honest miner's small numeric drift never compounds.
+
+Frame convention: ``context_frames`` are frames 0..C-1; ``context_actions[:, i]`` is
+the action taken at frame i (leading to frame i+1) for i < C-1; ``actions[:, j]`` is
+the action taken at frame C-1+j. Predicted step j is frame C+j.
+
+Digest (version ``wmnet-latent-v1``): for one predicted latent z (float32, shape
+``(c, g, g)``), ``q = round_half_even(z * 2**12)`` as little-endian int32 in C order;
+``sha256(b"wmnet-latent-v1|c,g,g|12|" + q.bytes).hexdigest()``. The rounding declares
+the precision the digest speaks for (2**-12 ~ 2.4e-4). It binds the returned latents
+and lets two deterministic-mode runs on the same device kind compare in one string;
+it is *not* a tolerance check (values near a rounding edge flip), so verification of
+other precisions or devices compares latents numerically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from worldmodel.dynamics import KVCache
+from worldmodel.model import WorldModel, as_tensor
+
+DIGEST_VERSION = "wmnet-latent-v1"
+DIGEST_BITS = 12
+
+
+def latent_digest(z: torch.Tensor) -> str:
+    """Digest of one step's latent ``(c, g, g)`` (see the module docstring)."""
+    if z.dim() != 3:
+        raise ValueError(f"latent_digest expects one (c, g, g) latent, got {tuple(z.shape)}")
+    q = torch.round(z.detach().float().cpu() * (1 << DIGEST_BITS)).to(torch.int32)
+    header = f"{DIGEST_VERSION}|{','.join(map(str, q.shape))}|{DIGEST_BITS}|".encode()
+    data = q.contiguous().numpy().astype("<i4", copy=False).tobytes()
+    return hashlib.sha256(header + data).hexdigest()
+
+
+def digests(latents: torch.Tensor) -> list[list[str]]:
+    """``(B, T, c, g, g)`` -> ``[B][T]`` digests."""
+    return [[latent_digest(latents[b, t]) for t in range(latents.shape[1])]
+            for b in range(latents.shape[0])]
+
+
+@dataclass(frozen=True)
+class RolloutOptions:
+    """How to run (not what to compute): caching and the attention pattern.
+
+    ``sparse`` changes the model's attention pattern (a documented, small change in
+    output); ``kv_cache`` does not (cached == recomputed within 1e-5 in fp32).
+    """
+
+    kv_cache: bool = True
+    sparse: bool = True
+    decode: bool = True
+    backend: str = "auto"  # "auto" | "sdpa" | "flex"
+
+
+@dataclass
+class RolloutResult:
+    context_latents: torch.Tensor  # (B, C, c, g, g) float32
+    latents: torch.Tensor  # (B, T, c, g, g) float32: frames C .. C+T-1
+    frames: torch.Tensor | None  # (B, T, 3, H, W) uint8, None if decode=False
+    digests: list[list[str]]  # [B][T]
+
+
+@dataclass
+class StepResult:
+    latent: torch.Tensor  # (B, c, g, g) float32: z_{t+1}
+    digests: list[str]  # [B]
+
+
+def to_uint8(frames01: torch.Tensor) -> torch.Tensor:
+    return torch.round(frames01.clamp(0, 1) * 255).to(torch.uint8)
+
+
+@torch.inference_mode()
+def rollout(
+    model: WorldModel,
+    context_frames: np.ndarray | torch.Tensor,
+    context_actions: np.ndarray | torch.Tensor,
+    actions: np.ndarray | torch.Tensor,
+    options: RolloutOptions | None = None,
+) -> RolloutResult:
+    """Roll the model forward T steps from each of B contexts.
+
+    ``context_frames``: ``(B, C, 3, H, W)`` uint8 (or floats in [0, 1]), C >= 1;
+    ``context_actions``: ``(B, C-1)`` ints; ``actions``: ``(B, T)`` ints, T >= 1.
+    """
+    opts = options or RolloutOptions()
+    frames = model.check_frames(context_frames, "context_frames")
+    if frames.dim() != 5 or frames.shape[0] < 1 or frames.shape[1] < 1:
+        raise ValueError(f"context_frames must be (B, C, 3, H, W) with B, C >= 1, "
+                         f"got {tuple(frames.shape)}")
+    b, c = frames.shape[:2]
+    acts = as_tensor(actions, "actions")
+    if acts.dim() != 2 or acts.shape[0] != b or acts.shape[1] < 1:
+        raise ValueError(f"actions must have shape ({b}, T) with T >= 1, got {tuple(acts.shape)}")
+    t_steps = int(acts.shape[1])
+    acts = model.check_actions(acts, (b, t_steps))
+    ctx_acts = model.check_actions(context_actions, (b, c - 1), "context_actions")
+    all_acts = torch.cat([ctx_acts, acts], dim=1)  # action at frame i = all_acts[:, i]
+
+    z_ctx = model.encode(frames)
+    preds: list[torch.Tensor] = []
+    if opts.kv_cache:
+        cache = KVCache()
+        out = model.predict(z_ctx, all_acts[:, :c], sparse=opts.sparse, cache=cache,
+                            backend=opts.backend)
+        z = out[:, -1]
+        preds.append(z)
+        for j in range(1, t_steps):
+            z = model.predict(z[:, None], all_acts[:, c - 1 + j : c + j], sparse=opts.sparse,
+                              cache=cache, backend=opts.backend)[:, 0]
+            preds.append(z)
+    else:
+        history = z_ctx
+        for j in range(t_steps):
+            z = _recompute_next(model, history, all_acts[:, : c + j], opts.sparse, opts.backend)
+            preds.append(z)
+            history = torch.cat([history, z[:, None]], dim=1)
+    latents = torch.stack(preds, dim=1)
+    decoded = to_uint8(model.decode(latents)).cpu() if opts.decode else None
+    return RolloutResult(
+        context_latents=z_ctx.float().cpu(),
+        latents=latents.float().cpu(),
+        frames=decoded,
+        digests=digests(latents),
+    )
+
+
+def _recompute_next(model: WorldModel, history: torch.Tensor, acts: torch.Tensor,
+                    sparse: bool, backend: str) -> torch.Tensor:
+    """z_{t+1} from z_0..z_t without a cache, using only the frames that can matter."""
+    n = history.shape[1]
+    keep = model.cfg.receptive_frames(sparse) or n
+    start = max(0, n - keep)
+    out = model.predict(history[:, start:], acts[:, start:], sparse=sparse, start_frame=start,
+                        backend=backend)
+    return out[:, -1]
+
+
+@torch.inference_mode()
+def step(
+    model: WorldModel,
+    latents: np.ndarray | torch.Tensor,
+    actions: np.ndarray | torch.Tensor,
+    *,
+    sparse: bool = True,
+    backend: str = "auto",
+) -> StepResult:
+    """Recompute z_{t+1} from ``latents`` z_0..z_t ``(B, t+1, c, g, g)`` and ``actions``
+    a_0..a_t ``(B, t+1)``.
+
+    With ``sparse`` only the last ``cfg.receptive_frames(True)`` frames are used (older
+    ones provably cannot influence the result), so a spot check costs O(1) in t.
+    """
+    z = model.check_latents(latents)
+    if z.shape[0] < 1 or z.shape[1] < 1:
+        raise ValueError(f"latents must hold at least one frame, got {tuple(z.shape)}")
+    acts = model.check_actions(actions, tuple(z.shape[:2]))
+    nxt = _recompute_next(model, z, acts, sparse, backend)
+    return StepResult(latent=nxt.float().cpu(), digests=[latent_digest(x) for x in nxt])
