@@ -128,6 +128,17 @@ def test_consensus_follows_stake_not_headcount() -> None:
     assert out.consensus[3] == pytest.approx(0.2)
 
 
+def test_quantile_boundary_is_strict() -> None:
+    # kappa 0.5 and a 50/50 split: stake(score <= 0.2) = 0.5 is not > minority 0.5,
+    # so consensus is the upper score.
+    stake = [50 * TAO, 50 * TAO, 0, 0, 0]
+    inp = make_input({0: {2: 1, 3: 4}, 1: {2: 4, 3: 1}}, stake)
+    out = run_epoch(inp, YumaParams(kappa=0.5))
+    expected = quantile([0.5, 0.5], [0.2, 0.8], kappa=0.5)
+    assert expected == pytest.approx(0.8)
+    np.testing.assert_allclose(out.consensus[2:4], [expected, expected], atol=1e-12)
+
+
 # -------------------------------------------------------------------------- permit
 
 
