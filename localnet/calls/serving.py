@@ -1,0 +1,62 @@
+"""Axon serving: serve_axon / serve_axon_tls, rate limited per neuron."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from localnet.calls import CallContext, as_int, handler
+from localnet.errors import DispatchError
+from localnet.state import AxonInfo
+
+
+@handler("SubtensorModule", "serve_axon", "serve_axon_tls")
+def serve_axon(
+    ctx: CallContext,
+    netuid: Any,
+    version: Any,
+    ip: Any,
+    port: Any,
+    ip_type: Any,
+    protocol: Any,
+    placeholder1: Any = 0,
+    placeholder2: Any = 0,
+    **_: Any,
+) -> None:
+    hotkey = ctx.signed()
+    subnet = ctx.subnet(netuid, missing="MechanismDoesNotExist")
+    uid = subnet.uid_of(hotkey)
+    if uid is None:
+        raise DispatchError("HotKeyNotRegisteredInNetwork")
+    ip, port, ip_type = as_int(ip, "ip"), as_int(port, "port"), as_int(ip_type, "ip_type")
+    if ip_type not in (4, 6):
+        raise DispatchError("InvalidIpType")
+    if not _valid_ip(ip, ip_type):
+        raise DispatchError("InvalidIpAddress")
+    if not 0 < port < 65_536:
+        raise DispatchError("InvalidPort")
+    neuron = subnet.neurons[uid]
+    limit = subnet.hp("ServingRateLimit")
+    if neuron.axon is not None and ctx.block - neuron.axon.block < limit:
+        raise DispatchError("ServingRateLimitExceeded")
+    neuron.axon = AxonInfo(
+        block=ctx.block,
+        version=as_int(version, "version"),
+        ip=ip,
+        port=port,
+        ip_type=ip_type,
+        protocol=as_int(protocol, "protocol"),
+        placeholder1=as_int(placeholder1, "placeholder1"),
+        placeholder2=as_int(placeholder2, "placeholder2"),
+    )
+    ctx.emit("SubtensorModule", "AxonServed", [subnet.netuid, hotkey])
+
+
+def _valid_ip(ip: int, ip_type: int) -> bool:
+    """subtensor refuses 0, broadcast and out-of-range addresses; loopback is
+    fine on a local chain (that is where local miners listen)."""
+    try:
+        addr = ipaddress.IPv4Address(ip) if ip_type == 4 else ipaddress.IPv6Address(ip)
+    except ValueError:
+        return False
+    return not addr.is_unspecified and not (ip_type == 4 and int(addr) == 0xFFFFFFFF)

@@ -1,0 +1,165 @@
+"""Weights: set_weights / set_mechanism_weights with every subtensor check,
+in subtensor's order, and timelocked (commit-reveal v3) commits.
+
+Timelocked commits are stored and listed but never revealed: revealing needs
+a drand round fetched over the internet, which an offline local chain (like
+an offline real localnet) never gets. Test subnets disable commit-reveal.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from localnet.calls import CallContext, as_int, as_u16_list, handler
+from localnet.errors import DispatchError, InvalidTransaction
+from localnet.params import U16_MAX
+from localnet.state import Subnet, TimelockedCommit
+
+MAX_UNREVEALED_COMMITS = 10
+
+
+def epoch_index(subnet: Subnet, block: int) -> int:
+    """subtensor's get_epoch_index: (block + netuid + 1) // (tempo + 1)."""
+    return (block + subnet.netuid + 1) // (subnet.hp("Tempo") + 1)
+
+
+def max_upscale(values: list[int]) -> list[int]:
+    """Scale so the largest weight becomes u16::MAX (subtensor stores it so)."""
+    top = max(values, default=0)
+    if top == 0:
+        return list(values)
+    return [min(U16_MAX, (v * U16_MAX + top // 2) // top) for v in values]
+
+
+def is_self_weight(uid: int, uids: list[int], values: list[int]) -> bool:
+    return len(values) == 1 and len(uids) >= 1 and uids[0] == uid
+
+
+def rate_limit_ok(subnet: Subnet, uid: int, block: int) -> bool:
+    last = subnet.neurons[uid].last_update
+    return last == 0 or block - last >= subnet.hp("WeightsSetRateLimit")
+
+
+def _check_mechanism(ctx: CallContext, netuid: Any, mecid: Any) -> Subnet:
+    subnet = ctx.subnet(netuid, missing="MechanismDoesNotExist")
+    if as_int(mecid, "mecid") != 0:  # one mechanism per subnet on this chain
+        raise DispatchError("MechanismDoesNotExist")
+    return subnet
+
+
+def _hotkey_stake(ctx: CallContext, hotkey: str, netuid: int) -> int:
+    from localnet.calls.staking import hotkey_stake
+
+    return hotkey_stake(ctx.state, hotkey, netuid)
+
+
+def set_weights_checked(
+    ctx: CallContext, subnet: Subnet, uids: list[int], values: list[int], version_key: int
+) -> None:
+    hotkey = ctx.signed()
+    if len(uids) != len(values):
+        raise DispatchError("WeightVecNotEqualSize")
+    n = len(subnet.neurons)
+    if len(uids) > n:
+        raise DispatchError("UidsLengthExceedUidsInSubNet")
+    uid = subnet.uid_of(hotkey)
+    if uid is None:
+        raise DispatchError("HotKeyNotRegisteredInSubNet")
+    if _hotkey_stake(ctx, hotkey, subnet.netuid) < ctx.state.stake_threshold:
+        raise DispatchError("NotEnoughStakeToSetWeights")
+    network_key = subnet.hp("WeightsVersionKey")
+    if network_key != 0 and version_key < network_key:
+        raise DispatchError("IncorrectWeightVersionKey")
+    if subnet.hp("CommitRevealWeightsEnabled"):
+        raise DispatchError("CommitRevealEnabled")
+    if not rate_limit_ok(subnet, uid, ctx.block):
+        raise DispatchError("SettingWeightsTooFast")
+    self_weight = is_self_weight(uid, uids, values)
+    if not self_weight and not subnet.neurons[uid].validator_permit:
+        raise DispatchError("NeuronNoValidatorPermit")
+    if len(set(uids)) != len(uids):
+        raise DispatchError("DuplicateUids")
+    if any(u >= n for u in uids):
+        raise DispatchError("UidVecContainInvalidOne")
+    if not self_weight and len(values) < min(subnet.hp("MinAllowedWeights"), n):
+        raise DispatchError("WeightVecLengthIsLow")
+    upscaled = max_upscale(values)
+    limit = subnet.hp("MaxWeightsLimit")
+    total = sum(upscaled)
+    # Normalised, no single weight may exceed limit / u16::MAX of the row.
+    if not self_weight and limit < U16_MAX and total and max(upscaled) * U16_MAX > limit * total:
+        raise DispatchError("MaxWeightExceeded")
+    subnet.weights[uid] = [(u, w) for u, w in zip(uids, upscaled, strict=True)]
+    subnet.neurons[uid].last_update = ctx.block
+    ctx.emit("SubtensorModule", "WeightsSet", [subnet.netuid, uid])
+
+
+@handler("SubtensorModule", "set_mechanism_weights")
+def set_mechanism_weights(
+    ctx: CallContext, netuid: Any, mecid: Any, dests: Any, weights: Any, version_key: Any, **_: Any
+) -> None:
+    subnet = _check_mechanism(ctx, netuid, mecid)
+    set_weights_checked(
+        ctx,
+        subnet,
+        as_u16_list(dests, "dests"),
+        as_u16_list(weights, "weights"),
+        as_int(version_key, "version_key"),
+    )
+
+
+@handler("SubtensorModule", "set_weights")
+def set_weights(
+    ctx: CallContext, netuid: Any, dests: Any, weights: Any, version_key: Any, **_: Any
+) -> None:
+    set_mechanism_weights(ctx, netuid, 0, dests, weights, version_key)
+
+
+@handler(
+    "SubtensorModule",
+    "commit_timelocked_mechanism_weights",
+    "commit_timelocked_weights",
+    "commit_crv3_mechanism_weights",
+    "commit_crv3_weights",
+)
+def commit_timelocked(
+    ctx: CallContext,
+    netuid: Any,
+    commit: Any,
+    reveal_round: Any,
+    mecid: Any = 0,
+    commit_reveal_version: Any = 4,
+    **_: Any,
+) -> None:
+    hotkey = ctx.signed()
+    subnet = _check_mechanism(ctx, netuid, mecid)
+    if not subnet.hp("CommitRevealWeightsEnabled"):
+        raise DispatchError("CommitRevealDisabled")
+    uid = subnet.uid_of(hotkey)
+    if uid is None:
+        raise DispatchError("HotKeyNotRegisteredInSubNet")
+    if not rate_limit_ok(subnet, uid, ctx.block):
+        raise DispatchError("CommittingWeightsTooFast")
+    mine = [c for c in subnet.timelocked_commits if c.hotkey == hotkey]
+    if len(mine) >= MAX_UNREVEALED_COMMITS:
+        raise DispatchError("TooManyUnrevealedCommits")
+    data = bytes(commit) if isinstance(commit, (bytes, bytearray, list)) else None
+    if data is None and isinstance(commit, str):
+        data = bytes.fromhex(commit.removeprefix("0x"))
+    if data is None:
+        raise InvalidTransaction("invalid call parameter: commit must be bytes")
+    subnet.timelocked_commits.append(
+        TimelockedCommit(
+            hotkey=hotkey,
+            block=ctx.block,
+            commit="0x" + data.hex(),
+            reveal_round=as_int(reveal_round, "reveal_round"),
+            commit_reveal_version=as_int(commit_reveal_version, "commit_reveal_version"),
+        )
+    )
+    subnet.neurons[uid].last_update = ctx.block
+    ctx.emit(
+        "SubtensorModule",
+        "TimelockedWeightsCommitted",
+        [hotkey, subnet.netuid, "0x" + data[:32].hex(), as_int(reveal_round, "reveal_round")],
+    )

@@ -1,0 +1,116 @@
+"""The chain's state: plain pydantic models, serialised whole to SQLite.
+
+Everything an extrinsic or an epoch can change lives here, so persisting a
+block is one JSON document written in one transaction.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from localnet.params import DEFAULT_HYPERPARAMS
+
+
+class Account(BaseModel):
+    free: int = 0
+    nonce: int = 0
+
+
+class AxonInfo(BaseModel):
+    block: int
+    version: int
+    ip: int
+    port: int
+    ip_type: int = 4
+    protocol: int = 4
+    placeholder1: int = 0
+    placeholder2: int = 0
+
+
+class Neuron(BaseModel):
+    uid: int
+    hotkey: str
+    coldkey: str
+    registered_at: int
+    last_update: int = 0
+    axon: AxonInfo | None = None
+    active: bool = True
+    validator_permit: bool = False
+    # Epoch outputs, stored as subtensor stores them (u16 fractions, rao).
+    rank: int = 0
+    trust: int = 0
+    consensus: int = 0
+    incentive: int = 0
+    dividends: int = 0
+    validator_trust: int = 0
+    pruning_score: int = 0
+    emission: int = 0
+
+
+class TimelockedCommit(BaseModel):
+    """A commit-reveal weight commit; stored and listed, never revealed offline."""
+
+    hotkey: str
+    block: int
+    commit: str  # 0x-hex ciphertext
+    reveal_round: int
+    commit_reveal_version: int
+
+
+class Subnet(BaseModel):
+    netuid: int
+    owner_coldkey: str
+    owner_hotkey: str
+    registered_at: int
+    locked: int
+    first_emission_block: int | None = None
+    hyperparams: dict[str, int] = Field(default_factory=lambda: dict(DEFAULT_HYPERPARAMS))
+    neurons: list[Neuron] = Field(default_factory=list)
+    # uid -> [(dest uid, u16 weight)], exactly subtensor's Weights/Bonds rows.
+    weights: dict[int, list[tuple[int, int]]] = Field(default_factory=dict)
+    bonds: dict[int, list[tuple[int, int]]] = Field(default_factory=dict)
+    timelocked_commits: list[TimelockedCommit] = Field(default_factory=list)
+    last_epoch_block: int = 0
+    # Emission accrues per block from this block on, and is paid at the epoch.
+    accrued_since: int = 0
+    pending_emission: int = 0
+    registrations_this_block: int = 0
+    last_registration_block: int = 0
+    name: str = ""
+
+    def hp(self, name: str) -> int:
+        return int(self.hyperparams.get(name, DEFAULT_HYPERPARAMS.get(name, 0)))
+
+    def uid_of(self, hotkey: str) -> int | None:
+        for neuron in self.neurons:
+            if neuron.hotkey == hotkey:
+                return neuron.uid
+        return None
+
+
+class ChainState(BaseModel):
+    block: int = 0
+    genesis_hash: str = ""
+    accounts: dict[str, Account] = Field(default_factory=dict)
+    subnets: dict[int, Subnet] = Field(default_factory=dict)
+    # "hotkey|coldkey|netuid" -> alpha rao (1 alpha == 1 TAO in this chain).
+    stakes: dict[str, int] = Field(default_factory=dict)
+    # hotkey -> owning coldkey (subtensor's Owner map).
+    hotkey_owner: dict[str, str] = Field(default_factory=dict)
+    sudo_key: str = ""
+    last_lock_cost: int = 0
+    last_lock_block: int = 0
+    total_issuance: int = 0
+    stake_threshold: int = 0
+
+    def account(self, address: str) -> Account:
+        return self.accounts.setdefault(address, Account())
+
+
+def stake_key(hotkey: str, coldkey: str, netuid: int) -> str:
+    return f"{hotkey}|{coldkey}|{netuid}"
+
+
+def parse_stake_key(key: str) -> tuple[str, str, int]:
+    hotkey, coldkey, netuid = key.split("|")
+    return hotkey, coldkey, int(netuid)

@@ -1,0 +1,371 @@
+"""Storage reads by subtensor's (pallet, item) names, answered from state.
+
+Each reader takes the state and the query's params and returns the plain
+decoded value a real node returns (None where the node has no entry), so
+SDK code reading ``SubtensorModule.Tempo`` or ``System.Account`` works
+unchanged. ``MAP_READERS`` answer ``query_map`` with (key, value) pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from localnet.emission import pending_emission
+from localnet.params import DEFAULT_HYPERPARAMS, MEV_KEY_BYTES, SUBNET_OWNER_CUT_U16
+from localnet.state import ChainState, Subnet, parse_stake_key, stake_key
+
+GLOBAL_MAX_SUBNET_COUNT = 4096
+Reader = Callable[[ChainState, list[Any]], Any]
+READERS: dict[tuple[str, str], Reader] = {}
+MAP_READERS: dict[tuple[str, str], Callable[[ChainState, list[Any]], list[tuple[Any, Any]]]] = {}
+
+# Storage items that are plain per-subnet hyperparameters, by storage name.
+_HYPERPARAM_ITEMS = set(DEFAULT_HYPERPARAMS) | {"AlphaValues"}
+
+
+def reader(module: str, *items: str) -> Callable[[Reader], Reader]:
+    def register(fn: Reader) -> Reader:
+        for item in items:
+            READERS[(module, item)] = fn
+        return fn
+
+    return register
+
+
+def _subnet(state: ChainState, params: list[Any], position: int = 0) -> Subnet | None:
+    try:
+        netuid = int(params[position])
+    except (IndexError, TypeError, ValueError):
+        return None
+    # Mechanism-indexed maps use mechid * 4096 + netuid; mechid 0 is the netuid.
+    return state.subnets.get(netuid % GLOBAL_MAX_SUBNET_COUNT)
+
+
+def _account_info(state: ChainState, address: str) -> dict[str, Any]:
+    account = state.accounts.get(address)
+    free = account.free if account else 0
+    nonce = account.nonce if account else 0
+    return {
+        "nonce": nonce,
+        "consumers": 0,
+        "providers": 1 if free else 0,
+        "sufficients": 0,
+        "data": {"free": free, "reserved": 0, "frozen": 0, "flags": 0},
+    }
+
+
+@reader("System", "Account")
+def _system_account(state: ChainState, params: list[Any]) -> Any:
+    return _account_info(state, str(params[0]))
+
+
+@reader("System", "Number")
+def _system_number(state: ChainState, params: list[Any]) -> Any:
+    return state.block
+
+
+@reader("Balances", "TotalIssuance")
+def _total_issuance(state: ChainState, params: list[Any]) -> Any:
+    return state.total_issuance
+
+
+@reader("Sudo", "Key")
+def _sudo_key(state: ChainState, params: list[Any]) -> Any:
+    return state.sudo_key
+
+
+@reader("MevShield", "NextKey", "CurrentKey")
+def _mev_key(state: ChainState, params: list[Any]) -> Any:
+    # A well-formed encapsulation key the chain holds no secret for (calls/mev.py).
+    return "0x" + (b"\x01" * MEV_KEY_BYTES).hex()
+
+
+def _hyperparam(state: ChainState, params: list[Any], item: str) -> Any:
+    subnet = _subnet(state, params)
+    if item == "AlphaValues":
+        if subnet is None:
+            return [DEFAULT_HYPERPARAMS["AlphaLow"], DEFAULT_HYPERPARAMS["AlphaHigh"]]
+        return [subnet.hp("AlphaLow"), subnet.hp("AlphaHigh")]
+    return DEFAULT_HYPERPARAMS[item] if subnet is None else subnet.hp(item)
+
+
+for _item in _HYPERPARAM_ITEMS:
+    READERS[("SubtensorModule", _item)] = (
+        lambda state, params, item=_item: _hyperparam(state, params, item)
+    )
+
+
+@reader("SubtensorModule", "StakeThreshold")
+def _stake_threshold(state: ChainState, params: list[Any]) -> Any:
+    return state.stake_threshold
+
+
+@reader("SubtensorModule", "SubnetOwner")
+def _subnet_owner(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return subnet.owner_coldkey if subnet else None
+
+
+@reader("SubtensorModule", "SubnetOwnerHotkey")
+def _subnet_owner_hotkey(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return subnet.owner_hotkey if subnet else None
+
+
+@reader("SubtensorModule", "NetworksAdded")
+def _networks_added(state: ChainState, params: list[Any]) -> Any:
+    return _subnet(state, params) is not None
+
+
+@reader("SubtensorModule", "TotalNetworks")
+def _total_networks(state: ChainState, params: list[Any]) -> Any:
+    return len(state.subnets)
+
+
+@reader("SubtensorModule", "SubnetLocked")
+def _subnet_locked(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return subnet.locked if subnet else None
+
+
+@reader("SubtensorModule", "NetworkRegisteredAt")
+def _registered_at(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return subnet.registered_at if subnet else None
+
+
+@reader("SubtensorModule", "FirstEmissionBlockNumber")
+def _first_emission(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return subnet.first_emission_block if subnet else None
+
+
+@reader("SubtensorModule", "SubtokenEnabled")
+def _subtoken_enabled(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return bool(subnet and subnet.first_emission_block is not None)
+
+
+@reader("SubtensorModule", "SubnetworkN")
+def _subnetwork_n(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return len(subnet.neurons) if subnet else 0
+
+
+@reader("SubtensorModule", "LastEpochBlock", "LastMechansimStepBlock")
+def _last_epoch(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return subnet.last_epoch_block if subnet else 0
+
+
+@reader("SubtensorModule", "BlocksSinceLastStep")
+def _blocks_since(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return state.block - subnet.last_epoch_block if subnet else 0
+
+
+@reader("SubtensorModule", "PendingEmission", "PendingServerEmission")
+def _pending(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return pending_emission(state, subnet, state.block) if subnet else 0
+
+
+@reader("SubtensorModule", "SubnetOwnerCut")
+def _owner_cut(state: ChainState, params: list[Any]) -> Any:
+    return SUBNET_OWNER_CUT_U16
+
+
+@reader("SubtensorModule", "SubnetEpochConsensus")
+def _epoch_consensus(state: ChainState, params: list[Any]) -> Any:
+    return "Yuma" if _subnet(state, params) else None
+
+
+@reader("SubtensorModule", "CollateralLockShare", "SubnetMechanism")
+def _zero(state: ChainState, params: list[Any]) -> Any:
+    return 0
+
+
+@reader("SubtensorModule", "MechanismCountCurrent")
+def _mechanism_count(state: ChainState, params: list[Any]) -> Any:
+    return 1 if _subnet(state, params) else 0
+
+
+@reader("SubtensorModule", "NetworkLastLockCost")
+def _last_lock(state: ChainState, params: list[Any]) -> Any:
+    return state.last_lock_cost
+
+
+@reader("SubtensorModule", "Uids")
+def _uids(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    return subnet.uid_of(str(params[1])) if subnet else None
+
+
+@reader("SubtensorModule", "Keys")
+def _keys(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    uid = int(params[1])
+    if subnet is None or not 0 <= uid < len(subnet.neurons):
+        return None
+    return subnet.neurons[uid].hotkey
+
+
+@reader("SubtensorModule", "Owner")
+def _owner(state: ChainState, params: list[Any]) -> Any:
+    return state.hotkey_owner.get(str(params[0]))
+
+
+@reader("SubtensorModule", "OwnedHotkeys")
+def _owned_hotkeys(state: ChainState, params: list[Any]) -> Any:
+    return [h for h, c in state.hotkey_owner.items() if c == str(params[0])]
+
+
+@reader("SubtensorModule", "IsNetworkMember")
+def _is_member(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params, 1)
+    return bool(subnet and subnet.uid_of(str(params[0])) is not None)
+
+
+def _column(name: str) -> Reader:
+    def read(state: ChainState, params: list[Any]) -> Any:
+        subnet = _subnet(state, params)
+        return [getattr(n, name) for n in subnet.neurons] if subnet else []
+
+    return read
+
+
+for _item, _field in {
+    "LastUpdate": "last_update",
+    "ValidatorPermit": "validator_permit",
+    "Active": "active",
+    "Rank": "rank",
+    "Trust": "trust",
+    "Consensus": "consensus",
+    "Incentive": "incentive",
+    "Dividends": "dividends",
+    "ValidatorTrust": "validator_trust",
+    "PruningScores": "pruning_score",
+    "Emission": "emission",
+}.items():
+    READERS[("SubtensorModule", _item)] = _column(_field)
+
+
+@reader("SubtensorModule", "BlockAtRegistration")
+def _block_at_registration(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    uid = int(params[1])
+    if subnet is None or not 0 <= uid < len(subnet.neurons):
+        return 0
+    return subnet.neurons[uid].registered_at
+
+
+@reader("SubtensorModule", "Axons")
+def _axons(state: ChainState, params: list[Any]) -> Any:
+    subnet = _subnet(state, params)
+    uid = subnet.uid_of(str(params[1])) if subnet else None
+    if uid is None or subnet.neurons[uid].axon is None:
+        return None
+    return subnet.neurons[uid].axon.model_dump()
+
+
+@reader("SubtensorModule", "Weights", "Bonds")
+def _weights_row(state: ChainState, params: list[Any]) -> Any:
+    raise KeyError("use query_map for Weights/Bonds")
+
+
+@reader("SubtensorModule", "Alpha", "TotalHotkeyAlpha")
+def _alpha(state: ChainState, params: list[Any]) -> Any:
+    if len(params) >= 3:  # Alpha(hotkey, coldkey, netuid)
+        return state.stakes.get(stake_key(str(params[0]), str(params[1]), int(params[2])), 0)
+    hotkey, netuid = str(params[0]), int(params[1])  # TotalHotkeyAlpha(hotkey, netuid)
+    return sum(v for k, v in state.stakes.items() if k.startswith(hotkey + "|") and k.endswith(f"|{netuid}"))
+
+
+@reader("Timestamp", "Now")
+def _now(state: ChainState, params: list[Any]) -> Any:
+    raise KeyError("Timestamp.Now is answered by the substrate from block rows")
+
+
+def _map_rows(name: str) -> Callable[[ChainState, list[Any]], list[tuple[Any, Any]]]:
+    def read(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+        subnet = _subnet(state, params)
+        if subnet is None:
+            return []
+        rows = subnet.weights if name == "Weights" else subnet.bonds
+        return [(uid, [list(p) for p in row]) for uid, row in sorted(rows.items())]
+
+    return read
+
+
+MAP_READERS[("SubtensorModule", "Weights")] = _map_rows("Weights")
+MAP_READERS[("SubtensorModule", "Bonds")] = _map_rows("Bonds")
+
+
+def _timelocked(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+    from localnet.calls.weights import epoch_index
+
+    subnet = _subnet(state, params)
+    if subnet is None:
+        return []
+    by_epoch: dict[int, list[Any]] = {}
+    for c in subnet.timelocked_commits:
+        by_epoch.setdefault(epoch_index(subnet, c.block), []).append(
+            [c.hotkey, c.block, c.commit, c.reveal_round]
+        )
+    return sorted(by_epoch.items())
+
+
+MAP_READERS[("SubtensorModule", "TimelockedWeightCommits")] = _timelocked
+MAP_READERS[("SubtensorModule", "CRV3WeightCommitsV2")] = _timelocked
+
+
+def _uids_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+    subnet = _subnet(state, params)
+    return [(n.hotkey, n.uid) for n in subnet.neurons] if subnet else []
+
+
+MAP_READERS[("SubtensorModule", "Uids")] = _uids_map
+
+
+def _is_member_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+    hotkey = str(params[0])
+    return [(netuid, True) for netuid, s in sorted(state.subnets.items()) if s.uid_of(hotkey) is not None]
+
+
+MAP_READERS[("SubtensorModule", "IsNetworkMember")] = _is_member_map
+
+
+def _empty_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+    return []
+
+
+for _item in ("CommitmentOf", "RevealedCommitments"):
+    MAP_READERS[("Commitments", _item)] = _empty_map
+
+
+def _token_symbols(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+    return [(netuid, list(f"SN{netuid}".encode())) for netuid in sorted(state.subnets)]
+
+
+MAP_READERS[("SubtensorModule", "TokenSymbol")] = _token_symbols
+
+
+def _networks_added_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+    return [(netuid, True) for netuid in sorted(state.subnets)]
+
+
+MAP_READERS[("SubtensorModule", "NetworksAdded")] = _networks_added_map
+
+
+def _alpha_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+    rows = []
+    for key, amount in state.stakes.items():
+        hotkey, coldkey, netuid = parse_stake_key(key)
+        if params and str(params[0]) != hotkey:
+            continue
+        rows.append(((coldkey, netuid), amount))
+    return rows
+
+
+MAP_READERS[("SubtensorModule", "Alpha")] = _alpha_map
