@@ -423,3 +423,44 @@ def test_split_emission_rejects_negative_amounts() -> None:
     out = _output(_norm([1.0]), _norm([1.0]), _norm([1.0]))
     with pytest.raises(ValueError):
         split_emission(out, -1, 0)
+
+
+# ------------------------------------------------------- loop reference cross-check
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_matches_loop_reference_with_partition_search_median(seed: int) -> None:
+    """The vectorised epoch equals bench/epoch.py's loop transcription of subtensor
+    (recursive mid-pivot weighted median) on random subnets with every mask in play."""
+    from bench.epoch import random_epoch_input, reference_epoch
+
+    rng = np.random.default_rng(seed)
+    base = random_epoch_input(24, 8, seed=seed)
+    weights = base.weights.copy()
+    weights[rng.uniform(size=weights.shape) < 0.5] = 0  # sparse rows, many score ties
+    last_update = base.last_update.copy()
+    last_update[rng.integers(0, 8)] = 0  # an inactive validator
+    permit = base.validator_permit.copy()
+    permit[rng.integers(0, 8)] = False
+    inp = EpochInput(
+        block=base.block,
+        stake=base.stake,
+        last_update=last_update,
+        block_at_registration=np.where(rng.uniform(size=24) < 0.2, base.block - 60, 0),
+        validator_permit=permit,
+        weights=weights,
+        bonds=base.bonds,
+        owner_uid=int(rng.integers(0, 24)),
+        last_epoch_block=base.last_epoch_block,
+    )
+    params = YumaParams(
+        kappa=float(rng.choice([KAPPA, 0.3, 0.7])),
+        bonds_penalty=float(rng.choice([0.0, 0.5, 1.0])),
+        stake_threshold=float(np.median(base.stake[:8])),
+    )
+    out = run_epoch(inp, params)
+    ref = reference_epoch(inp, params)
+    np.testing.assert_allclose(out.consensus, ref["consensus"], atol=1e-12)
+    np.testing.assert_allclose(out.incentive, ref["incentive"], atol=1e-12)
+    np.testing.assert_allclose(out.dividends, ref["dividends"], atol=1e-12)
+    np.testing.assert_allclose(out.ema_bonds, ref["ema_bonds"], atol=1e-12)
