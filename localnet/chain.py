@@ -78,7 +78,9 @@ def fee_for(call: ComposedCall) -> int:
 
 
 def genesis_state(seed: str = "wmnet-localnet") -> ChainState:
-    state = ChainState(genesis_hash="0x" + hashlib.blake2b(seed.encode(), digest_size=32).hexdigest())
+    state = ChainState(
+        genesis_hash="0x" + hashlib.blake2b(seed.encode(), digest_size=32).hexdigest()
+    )
     for name in DEV_ACCOUNTS:
         state.account(dev_keypair(f"//{name}").ss58_address).free = DEV_BALANCE_RAO
     state.sudo_key = dev_keypair(SUDO_URI).ss58_address
@@ -183,7 +185,9 @@ class Chain:
             while xt.hash not in self._receipts:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return Receipt(xt.hash, included=False, error_message="timed out waiting for inclusion")
+                    return Receipt(
+                        xt.hash, included=False, error_message="timed out waiting for inclusion"
+                    )
                 self._included.wait(remaining)
             return self._receipts.pop(xt.hash)
 
@@ -301,8 +305,12 @@ class Chain:
             account.nonce += 1
             account.free -= fee
             self.state.total_issuance -= fee
-            failed = CallContext(state=self.state, block=number, origin=xt.signer, extrinsic_index=index)
-            failed.emit("TransactionPayment", "TransactionFeePaid", {"who": xt.signer, "actual_fee": fee})
+            failed = CallContext(
+                state=self.state, block=number, origin=xt.signer, extrinsic_index=index
+            )
+            failed.emit(
+                "TransactionPayment", "TransactionFeePaid", {"who": xt.signer, "actual_fee": fee}
+            )
             failed.emit(
                 "System",
                 "ExtrinsicFailed",
@@ -382,7 +390,9 @@ def _dispatch(ctx: CallContext, module: str, function: str, params: dict[str, An
         handler(ctx, **params)
     except TypeError as error:
         # Wrong or missing keyword arguments: the call does not decode.
-        raise InvalidTransaction(f"invalid call parameters for {module}.{function}: {error}") from error
+        raise InvalidTransaction(
+            f"invalid call parameters for {module}.{function}: {error}"
+        ) from error
 
 
 def _system_event(module: str, event: str, attributes: Any) -> dict[str, Any]:

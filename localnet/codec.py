@@ -34,7 +34,11 @@ class ComposedCall:
 
     @property
     def value(self) -> dict[str, Any]:
-        return {"call_module": self.module, "call_function": self.function, "call_args": self.params}
+        return {
+            "call_module": self.module,
+            "call_function": self.function,
+            "call_args": self.params,
+        }
 
 
 def canonical_json(value: Any) -> str:
@@ -98,7 +102,12 @@ class SignedExtrinsic:
 
     @staticmethod
     def payload(call: ComposedCall, signer: str, nonce: int, genesis_hash: str) -> bytes:
-        body = {"call": encode_value(call), "genesis": genesis_hash, "nonce": nonce, "signer": signer}
+        body = {
+            "call": encode_value(call),
+            "genesis": genesis_hash,
+            "nonce": nonce,
+            "signer": signer,
+        }
         return b"wmnet-localnet/1\n" + canonical_json(body).encode()
 
     def signing_payload(self) -> bytes:

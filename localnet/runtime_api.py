@@ -36,14 +36,24 @@ def _subnet(state: ChainState, params: Any) -> Subnet | None:
 
 def _hotkey_stake(state: ChainState, hotkey: str, netuid: int) -> int:
     return sum(
-        v for k, v in state.stakes.items() if k.startswith(hotkey + "|") and k.endswith(f"|{netuid}")
+        v
+        for k, v in state.stakes.items()
+        if k.startswith(hotkey + "|") and k.endswith(f"|{netuid}")
     )
 
 
 def _axon(neuron: Neuron) -> dict[str, Any]:
     if neuron.axon is None:
-        return {"block": 0, "version": 0, "ip": 0, "port": 0, "ip_type": 0, "protocol": 0,
-                "placeholder1": 0, "placeholder2": 0}
+        return {
+            "block": 0,
+            "version": 0,
+            "ip": 0,
+            "port": 0,
+            "ip_type": 0,
+            "protocol": 0,
+            "placeholder1": 0,
+            "placeholder2": 0,
+        }
     return neuron.axon.model_dump()
 
 
@@ -281,12 +291,24 @@ def current_alpha_price(state: ChainState, params: Any) -> Any:
 @runtime("SwapRuntimeApi", "sim_swap_tao_for_alpha")
 def sim_swap_tao_for_alpha(state: ChainState, params: Any) -> Any:
     tao = int(_arg(params, 1, "tao"))
-    return {"tao_amount": tao, "alpha_amount": tao, "tao_fee": 0, "alpha_fee": 0,
-            "tao_slippage": 0, "alpha_slippage": 0}
+    return {
+        "tao_amount": tao,
+        "alpha_amount": tao,
+        "tao_fee": 0,
+        "alpha_fee": 0,
+        "tao_slippage": 0,
+        "alpha_slippage": 0,
+    }
 
 
 @runtime("SwapRuntimeApi", "sim_swap_alpha_for_tao")
 def sim_swap_alpha_for_tao(state: ChainState, params: Any) -> Any:
     alpha = int(_arg(params, 1, "alpha"))
-    return {"tao_amount": alpha, "alpha_amount": alpha, "tao_fee": 0, "alpha_fee": 0,
-            "tao_slippage": 0, "alpha_slippage": 0}
+    return {
+        "tao_amount": alpha,
+        "alpha_amount": alpha,
+        "tao_fee": 0,
+        "alpha_fee": 0,
+        "tao_slippage": 0,
+        "alpha_slippage": 0,
+    }

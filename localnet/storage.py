@@ -91,8 +91,8 @@ def _hyperparam(state: ChainState, params: list[Any], item: str) -> Any:
 
 
 for _item in _HYPERPARAM_ITEMS:
-    READERS[("SubtensorModule", _item)] = (
-        lambda state, params, item=_item: _hyperparam(state, params, item)
+    READERS[("SubtensorModule", _item)] = lambda state, params, item=_item: _hyperparam(
+        state, params, item
     )
 
 
@@ -279,7 +279,11 @@ def _alpha(state: ChainState, params: list[Any]) -> Any:
     if len(params) >= 3:  # Alpha(hotkey, coldkey, netuid)
         return state.stakes.get(stake_key(str(params[0]), str(params[1]), int(params[2])), 0)
     hotkey, netuid = str(params[0]), int(params[1])  # TotalHotkeyAlpha(hotkey, netuid)
-    return sum(v for k, v in state.stakes.items() if k.startswith(hotkey + "|") and k.endswith(f"|{netuid}"))
+    return sum(
+        v
+        for k, v in state.stakes.items()
+        if k.startswith(hotkey + "|") and k.endswith(f"|{netuid}")
+    )
 
 
 @reader("Timestamp", "Now")
@@ -330,7 +334,11 @@ MAP_READERS[("SubtensorModule", "Uids")] = _uids_map
 
 def _is_member_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
     hotkey = str(params[0])
-    return [(netuid, True) for netuid, s in sorted(state.subnets.items()) if s.uid_of(hotkey) is not None]
+    return [
+        (netuid, True)
+        for netuid, s in sorted(state.subnets.items())
+        if s.uid_of(hotkey) is not None
+    ]
 
 
 MAP_READERS[("SubtensorModule", "IsNetworkMember")] = _is_member_map

@@ -116,9 +116,13 @@ class ChainStore:
     def block(self, number: int | None = None, block_hash: str | None = None) -> BlockRow | None:
         with self._lock:
             if block_hash is not None:
-                row = self._db.execute("SELECT * FROM blocks WHERE hash = ?", (block_hash,)).fetchone()
+                row = self._db.execute(
+                    "SELECT * FROM blocks WHERE hash = ?", (block_hash,)
+                ).fetchone()
             else:
-                row = self._db.execute("SELECT * FROM blocks WHERE number = ?", (number,)).fetchone()
+                row = self._db.execute(
+                    "SELECT * FROM blocks WHERE number = ?", (number,)
+                ).fetchone()
         if row is None:
             return None
         return BlockRow(

@@ -104,7 +104,9 @@ class LocalnetSubstrate:
                 "hash": row["hash"],
                 "parentHash": row["parent_hash"],
             },
-            "extrinsics": [{"extrinsic_hash": x.get("hash"), "call": x["call"]} for x in row["extrinsics"]],
+            "extrinsics": [
+                {"extrinsic_hash": x.get("hash"), "call": x["call"]} for x in row["extrinsics"]
+            ],
         }
 
     async def query(
@@ -209,7 +211,9 @@ class LocalnetSubstrate:
             signature = signature[1:]
         return SignedExtrinsic(composed, keypair.ss58_address, nonce, signature, genesis)
 
-    async def sign_extrinsic(self, call: Any, keypair: Any, *, nonce: int, period: int) -> tuple[bytes, str]:
+    async def sign_extrinsic(
+        self, call: Any, keypair: Any, *, nonce: int, period: int
+    ) -> tuple[bytes, str]:
         xt = await self._sign(call, keypair, nonce)
         # The shielded path: deposit the inner extrinsic; the carrier releases it.
         await self._run(self.backend.announce_shielded, xt)
@@ -247,7 +251,9 @@ class LocalnetSubstrate:
     async def prepare(self, call: Any, **kwargs: Any) -> Any:
         raise ChainError("out-of-process signing is not supported on the local chain")
 
-    async def submit_signature(self, unsigned: Any, signature: Any, **kwargs: Any) -> ExtrinsicResult:
+    async def submit_signature(
+        self, unsigned: Any, signature: Any, **kwargs: Any
+    ) -> ExtrinsicResult:
         raise ChainError("out-of-process signing is not supported on the local chain")
 
     async def submit_signed(self, extrinsic: Any, keypair: Any, **kwargs: Any) -> ExtrinsicResult:
@@ -256,7 +262,9 @@ class LocalnetSubstrate:
     def multisig_account(self, signatories: list[str], threshold: int) -> Any:
         raise ChainError("multisig is not supported on the local chain")
 
-    async def submit_multisig(self, call: Any, keypair: Any, multisig_account: Any, **kwargs: Any) -> ExtrinsicResult:
+    async def submit_multisig(
+        self, call: Any, keypair: Any, multisig_account: Any, **kwargs: Any
+    ) -> ExtrinsicResult:
         raise ChainError("multisig is not supported on the local chain")
 
 
@@ -304,5 +312,9 @@ def result_from_events(row: dict, index: int, events: list[dict]) -> ExtrinsicRe
                 error=ChainError(docs, name),
             )
     return ExtrinsicResult(
-        success=True, message="Success", block_hash=row["hash"], extrinsic_id=extrinsic_id, events=events
+        success=True,
+        message="Success",
+        block_hash=row["hash"],
+        extrinsic_id=extrinsic_id,
+        events=events,
     )

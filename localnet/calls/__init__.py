@@ -74,7 +74,9 @@ def as_int(value: Any, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         if isinstance(value, str) and value.strip().lstrip("-").isdigit():
             return int(value)
-        raise InvalidTransaction(f"invalid call parameter: {name} must be an integer, got {value!r}")
+        raise InvalidTransaction(
+            f"invalid call parameter: {name} must be an integer, got {value!r}"
+        )
     return value
 
 
@@ -93,7 +95,9 @@ def as_address(value: Any, name: str) -> str:
     if isinstance(value, dict) and "Id" in value:  # MultiAddress::Id
         value = value["Id"]
     if not isinstance(value, str) or not is_ss58(value):
-        raise InvalidTransaction(f"invalid call parameter: {name} must be an ss58 address, got {value!r}")
+        raise InvalidTransaction(
+            f"invalid call parameter: {name} must be an ss58 address, got {value!r}"
+        )
     return value
 
 

@@ -21,7 +21,9 @@ def _authorize(ctx: CallContext, function: str, netuid: Any) -> None:
         raise DispatchError("BadOrigin", "this setter needs root (Sudo.sudo)", pallet="System")
     subnet = ctx.subnet(netuid)
     if subnet.owner_coldkey != ctx.origin:
-        raise DispatchError("BadOrigin", "only the subnet owner or root may set this", pallet="System")
+        raise DispatchError(
+            "BadOrigin", "only the subnet owner or root may set this", pallet="System"
+        )
 
 
 def _value_param(params: dict[str, Any]) -> Any:
@@ -42,7 +44,11 @@ def admin_setter(ctx: CallContext, **params: Any) -> None:
     if value < 0 and storage != "AlphaSigmoidSteepness":
         raise InvalidTransaction(f"invalid call parameter: {storage} must be non-negative")
     subnet.hyperparams[storage] = value
-    ctx.emit("AdminUtils", "HyperparameterSet", {"netuid": subnet.netuid, "name": storage, "value": value})
+    ctx.emit(
+        "AdminUtils",
+        "HyperparameterSet",
+        {"netuid": subnet.netuid, "name": storage, "value": value},
+    )
 
 
 for _setter in ADMIN_SETTERS:
@@ -50,7 +56,9 @@ for _setter in ADMIN_SETTERS:
 
 
 @handler("AdminUtils", "sudo_set_alpha_values")
-def set_alpha_values(ctx: CallContext, netuid: Any, alpha_low: Any, alpha_high: Any, **_: Any) -> None:
+def set_alpha_values(
+    ctx: CallContext, netuid: Any, alpha_low: Any, alpha_high: Any, **_: Any
+) -> None:
     _authorize(ctx, "sudo_set_alpha_values", netuid)
     subnet = ctx.subnet(netuid)
     low, high = as_int(alpha_low, "alpha_low"), as_int(alpha_high, "alpha_high")

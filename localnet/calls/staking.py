@@ -27,7 +27,12 @@ def _check_stake_target(ctx: CallContext, hotkey: str, netuid: int) -> None:
 
 @handler("SubtensorModule", "add_stake", "add_stake_limit")
 def add_stake(
-    ctx: CallContext, hotkey: Any, netuid: Any, amount_staked: Any, limit_price: Any = None, **_: Any
+    ctx: CallContext,
+    hotkey: Any,
+    netuid: Any,
+    amount_staked: Any,
+    limit_price: Any = None,
+    **_: Any,
 ) -> None:
     coldkey = ctx.signed()
     hotkey = as_address(hotkey, "hotkey")
@@ -48,7 +53,12 @@ def add_stake(
 
 @handler("SubtensorModule", "remove_stake", "remove_stake_limit")
 def remove_stake(
-    ctx: CallContext, hotkey: Any, netuid: Any, amount_unstaked: Any, limit_price: Any = None, **_: Any
+    ctx: CallContext,
+    hotkey: Any,
+    netuid: Any,
+    amount_unstaked: Any,
+    limit_price: Any = None,
+    **_: Any,
 ) -> None:
     coldkey = ctx.signed()
     hotkey = as_address(hotkey, "hotkey")
@@ -71,4 +81,6 @@ def hotkey_stake(ctx_state: Any, hotkey: str, netuid: int) -> int:
     """Total alpha on a hotkey on a subnet, over all its stakers."""
     suffix = f"|{netuid}"
     prefix = f"{hotkey}|"
-    return sum(v for k, v in ctx_state.stakes.items() if k.startswith(prefix) and k.endswith(suffix))
+    return sum(
+        v for k, v in ctx_state.stakes.items() if k.startswith(prefix) and k.endswith(suffix)
+    )

@@ -81,4 +81,6 @@ def start_call(ctx: CallContext, netuid: Any, **_: Any) -> None:
     settle_accruals(ctx.state, ctx.block + 1)
     subnet.first_emission_block = ctx.block + 1
     subnet.accrued_since = ctx.block + 1
-    ctx.emit("SubtensorModule", "FirstEmissionBlockNumberSet", [as_int(netuid, "netuid"), ctx.block + 1])
+    ctx.emit(
+        "SubtensorModule", "FirstEmissionBlockNumberSet", [as_int(netuid, "netuid"), ctx.block + 1]
+    )
