@@ -377,3 +377,17 @@ def _alpha_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
 
 
 MAP_READERS[("SubtensorModule", "Alpha")] = _alpha_map
+
+
+@reader("SubtensorModule", "PendingEpochAt")
+def _pending_epoch_at(state: ChainState, params: list[Any]) -> Any:
+    # Owner-triggered early epochs are not modelled: none is ever pending.
+    return 0
+
+
+@reader("SubtensorModule", "SubnetEpochIndex")
+def _subnet_epoch_index(state: ChainState, params: list[Any]) -> Any:
+    from localnet.calls.weights import epoch_index
+
+    subnet = _subnet(state, params)
+    return epoch_index(subnet, state.block) if subnet else 0

@@ -15,8 +15,9 @@ import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
+from bittensor._transport.utils.receipt import nested_dispatch_error
 from bittensor.balance import Balance
-from bittensor.result import ChainError, ExtrinsicResult
+from bittensor.result import ChainError, ExtrinsicResult, chain_error_from_dispatch
 
 from localnet.backend import ChainBackend, UnknownItem
 from localnet.chain import Receipt, fee_for
@@ -273,6 +274,19 @@ def result_from_receipt(receipt: Receipt) -> ExtrinsicResult:
         message = receipt.error_message or "the transaction was not included"
         return ExtrinsicResult(success=False, message=message, error=ChainError(message))
     extrinsic_id = f"{receipt.block_number}-{receipt.extrinsic_index:04d}"
+    nested = nested_dispatch_error(receipt.events) if receipt.success else None
+    if nested is not None:
+        # As the RPC path does: a wrapper (Sudo) whose inner call failed is a failure.
+        error = chain_error_from_dispatch(nested)
+        return ExtrinsicResult(
+            success=False,
+            message=f"nested call failed: {error.message}",
+            block_hash=receipt.block_hash,
+            extrinsic_id=extrinsic_id,
+            fee=Balance.from_rao(receipt.fee),
+            events=list(receipt.events),
+            error=error,
+        )
     if receipt.success:
         return ExtrinsicResult(
             success=True,
