@@ -35,9 +35,12 @@ def reader(module: str, *items: str) -> Callable[[Reader], Reader]:
 
 def _subnet(state: ChainState, params: list[Any], position: int = 0) -> Subnet | None:
     try:
-        netuid = int(params[position])
-    except (IndexError, TypeError, ValueError):
-        return None
+        value = params[position]
+    except IndexError:
+        raise ValueError("this storage item is keyed by netuid; no netuid given") from None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"netuid must be an integer, got {value!r}")
+    netuid = value
     # Mechanism-indexed maps use mechid * 4096 + netuid; mechid 0 is the netuid.
     return state.subnets.get(netuid % GLOBAL_MAX_SUBNET_COUNT)
 
