@@ -65,7 +65,7 @@ class Served:
                 return
             except httpx.HTTPError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(self.proc.stdout.read().decode())
+                    raise RuntimeError(self.proc.stdout.read().decode()) from None
                 time.sleep(0.2)
         raise RuntimeError("localnet did not come up")
 
@@ -96,7 +96,8 @@ CLIENT = textwrap.dedent(
             if role == "miners":
                 for i in range(2):
                     w = load_wallet("//Charlie", f"m{i}")
-                    call = bt.calls.SubtensorModule.burned_register(netuid=netuid, hotkey=w.hotkey.ss58_address)
+                    hotkey = w.hotkey.ss58_address
+                    call = bt.calls.SubtensorModule.burned_register(netuid=netuid, hotkey=hotkey)
                     r = await client.submit_call(call, w)
                     assert r.success, r.message
                 print(json.dumps({"ok": True}))
@@ -104,11 +105,13 @@ CLIENT = textwrap.dedent(
             v = load_wallet("//Bob", "validator")
             r = await client.execute(bt.BurnedRegister(netuid=netuid), v)
             assert r.success, r.message
-            r = await client.execute(bt.AddStake(netuid=netuid, hotkey_ss58=v.hotkey.ss58_address, amount_tao=500), v)
+            hotkey = v.hotkey.ss58_address
+            stake = bt.AddStake(netuid=netuid, hotkey_ss58=hotkey, amount_tao=500)
+            r = await client.execute(stake, v)
             assert r.success, r.message
             httpx.post(url + "/v1/advance", json={"blocks": 12}).raise_for_status()
             graph = await client.subnets.metagraph(netuid)
-            miners = [n.uid for n in graph.neurons if n.hotkey != v.hotkey.ss58_address and n.uid != 0]
+            miners = [n.uid for n in graph.neurons if n.hotkey != hotkey and n.uid != 0]
             r = await client.execute(bt.SetWeights(netuid=netuid, uids=miners, weights=[3, 1]), v)
             assert r.success, r.message
             print(json.dumps({"ok": True, "miners": miners}))
