@@ -1,14 +1,136 @@
-"""`wmnet demo`: run the whole subnet on the embedded local subtensor."""
+"""`wmnet demo`: run a subnet on the embedded local subtensor.
+
+Until the miner, validator and ledger land, the demo runs the chain
+lifecycle: create and start a subnet, register a validator and miners, stake,
+serve axons, set weights, run epochs, and print the metagraph.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import typer
+
+from neurons.output import console, print_json, print_table
+
+
+async def _run(miners: int, tempos: int) -> dict[str, Any]:
+    import bittensor as bt
+
+    from localnet.backend import InProcessBackend
+    from localnet.chain import Chain
+    from localnet.substrate import LocalnetSubstrate
+    from neurons.wallets import load_wallet
+
+    chain = Chain()
+    owner = load_wallet("//Alice", "owner")
+    validator = load_wallet("//Bob", "validator")
+    workers = [load_wallet("//Charlie", f"miner{i}") for i in range(miners)]
+    async with bt.Client("local", substrate=LocalnetSubstrate(InProcessBackend(chain))) as client:
+
+        async def ok(result: Any, what: str) -> Any:
+            if not result.success:
+                raise RuntimeError(f"{what}: {result.message}")
+            console.print(f"  [green]✓[/] {what}")
+            return result
+
+        netuid = (await ok(await client.execute(bt.RegisterSubnet(), owner), "create subnet")).data[
+            "netuid"
+        ]
+        chain.advance(10)
+        await ok(await client.execute(bt.StartCall(netuid=netuid), owner), "start subnet")
+        off = bt.SetHyperparameter(netuid=netuid, name="commit_reveal_weights_enabled", value=False)
+        await ok(await client.execute(off, owner), "disable commit-reveal (offline chain)")
+        inner = await client.compose(
+            bt.calls.AdminUtils.sudo_set_weights_set_rate_limit(
+                netuid=netuid, weights_set_rate_limit=0
+            )
+        )
+        await ok(
+            await client.submit_call(bt.calls.Sudo.sudo(call=inner), load_wallet("//Alice")),
+            "rate limit 0",
+        )
+        await ok(
+            await client.execute(bt.BurnedRegister(netuid=netuid), validator), "register validator"
+        )
+        for i, worker in enumerate(workers):
+            await ok(
+                await client.execute(bt.BurnedRegister(netuid=netuid), worker),
+                f"register miner {i}",
+            )
+            serve = bt.ServeAxon(netuid=netuid, ip="127.0.0.1", port=8091 + i)
+            await ok(await client.execute(serve, worker), f"serve miner {i} axon")
+        stake = bt.AddStake(
+            netuid=netuid, hotkey_ss58=validator.hotkey.ss58_address, amount_tao=1000
+        )
+        await ok(await client.execute(stake, validator), "stake 1000 TAO on the validator")
+        graph = await client.subnets.metagraph(netuid)
+        chain.advance(graph.tempo + 1)
+        graph = await client.subnets.metagraph(netuid)
+        uids = [graph.by_hotkey(w.hotkey.ss58_address).uid for w in workers]
+        scores = [float(len(uids) - i) for i in range(len(uids))]
+        weights = bt.SetWeights(netuid=netuid, uids=uids, weights=scores)
+        await ok(await client.execute(weights, validator), "set weights")
+        chain.advance(tempos * (graph.tempo + 1))
+        graph = await client.subnets.metagraph(netuid)
+    return {
+        "netuid": netuid,
+        "block": graph.block,
+        "tempos": tempos,
+        "neurons": [
+            {
+                "uid": n.uid,
+                "hotkey": n.hotkey,
+                "stake_rao": n.total_stake.rao,
+                "validator_permit": n.validator_permit,
+                "incentive": round(n.incentive, 6),
+                "dividends": round(n.dividends, 6),
+                "emission_rao": n.emission.rao,
+                "axon": n.axon,
+            }
+            for n in graph.neurons
+        ],
+    }
 
 
 def demo(
-    miners: int = typer.Option(3, help="Number of miners to register."),
-    tempos: int = typer.Option(2, help="Number of tempos to run."),
+    miners: int = typer.Option(3, min=1, max=250, help="Number of miners to register."),
+    tempos: int = typer.Option(
+        2, min=1, max=1000, help="Number of tempos to run after weights are set."
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Set up a subnet on the embedded chain and run it for a few tempos."""
-    raise typer.Exit(1)
+    if json_out:
+        console.quiet = True
+    data = asyncio.run(_run(miners, tempos))
+    if json_out:
+        print_json(data)
+        return
+    print_table(
+        f"subnet {data['netuid']} after {tempos} tempos (block {data['block']})",
+        [
+            "uid",
+            "hotkey",
+            "stake (rao)",
+            "permit",
+            "incentive",
+            "dividends",
+            "emission (rao)",
+            "axon",
+        ],
+        [
+            [
+                n["uid"],
+                n["hotkey"][:12] + "…",
+                n["stake_rao"],
+                n["validator_permit"],
+                n["incentive"],
+                n["dividends"],
+                n["emission_rao"],
+                n["axon"] or "-",
+            ]
+            for n in data["neurons"]
+        ],
+    )
