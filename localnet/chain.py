@@ -220,7 +220,16 @@ class Chain:
             epochs.extend(produced_epochs)
             dirty = dirty or changed
         if rows:
-            self.store.commit_blocks(rows, self.state if dirty else None, epochs)
+            try:
+                self.store.commit_blocks(rows, self.state if dirty else None, epochs)
+            except BaseException:
+                # The write failed as a whole: forget the blocks in memory too,
+                # so the live chain never runs ahead of what is on disk.
+                for row in rows:
+                    for extrinsic in row["extrinsics"]:
+                        self._receipts.pop(extrinsic.get("hash") or "", None)
+                self.state = self.store.load_state() or self.state
+                raise
             self._included.notify_all()
 
     def _timestamp_ms(self, number: int) -> int:

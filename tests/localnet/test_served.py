@@ -260,3 +260,31 @@ def test_status_json_and_unreachable_chain(served, tmp_path):
         timeout=60,
     )
     assert proc.returncode == 1 and "no local chain answers" in proc.stderr
+
+
+def test_subnet_commands_against_a_served_chain(served):
+    def wmnet(*args: str) -> subprocess.CompletedProcess:
+        cmd = [*WMNET, "subnet", *args, "--network", served.url]
+        return subprocess.run(cmd, env=served.env, capture_output=True, text=True, timeout=120)
+
+    created = wmnet("create", "--wallet", "//Alice", "--hotkey", "owner", "--json")
+    assert created.returncode == 0, created.stderr
+    netuid = json.loads(created.stdout)["data"]["netuid"]
+    early = wmnet("start", "--netuid", str(netuid), "--wallet", "//Alice", "--hotkey", "owner")
+    assert early.returncode == 1 and "NeedWaitingMoreBlocksToStarCall" not in early.stdout
+    assert "start failed" in early.stderr
+    httpx.post(served.url + "/v1/advance", json={"blocks": 10}).raise_for_status()
+    assert (
+        wmnet(
+            "start", "--netuid", str(netuid), "--wallet", "//Alice", "--hotkey", "owner"
+        ).returncode
+        == 0
+    )
+    reg = wmnet("register", "--netuid", str(netuid), "--wallet", "//Bob", "--hotkey", "miner")
+    assert reg.returncode == 0, reg.stderr
+    shown = wmnet("show", "--netuid", str(netuid), "--json")
+    assert shown.returncode == 0, shown.stderr
+    hotkeys = [n["hotkey"] for n in json.loads(shown.stdout)["neurons"]]
+    assert load_wallet("//Bob", "miner").hotkey.ss58_address in hotkeys
+    missing = wmnet("show", "--netuid", "99")
+    assert missing.returncode == 1 and "does not exist" in missing.stderr
