@@ -34,14 +34,6 @@ def _subnet(state: ChainState, params: Any) -> Subnet | None:
         return None
 
 
-def _hotkey_stake(state: ChainState, hotkey: str, netuid: int) -> int:
-    return sum(
-        v
-        for k, v in state.stakes.items()
-        if k.startswith(hotkey + "|") and k.endswith(f"|{netuid}")
-    )
-
-
 def _axon(neuron: Neuron) -> dict[str, Any]:
     if neuron.axon is None:
         return {
@@ -63,7 +55,7 @@ def get_metagraph(state: ChainState, params: Any) -> Any:
     if subnet is None:
         return None
     neurons = subnet.neurons
-    stakes = [_hotkey_stake(state, n.hotkey, subnet.netuid) for n in neurons]
+    stakes = [state.hotkey_stake(n.hotkey, subnet.netuid) for n in neurons]
     return {
         "netuid": subnet.netuid,
         "name": list(subnet.name.encode()),

@@ -106,6 +106,11 @@ class ChainState(BaseModel):
     def account(self, address: str) -> Account:
         return self.accounts.setdefault(address, Account())
 
+    def hotkey_stake(self, hotkey: str, netuid: int) -> int:
+        """Total alpha on a hotkey on a subnet, over all its stakers."""
+        prefix, suffix = f"{hotkey}|", f"|{netuid}"
+        return sum(v for k, v in self.stakes.items() if k.startswith(prefix) and k.endswith(suffix))
+
 
 def stake_key(hotkey: str, coldkey: str, netuid: int) -> str:
     return f"{hotkey}|{coldkey}|{netuid}"

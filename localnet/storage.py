@@ -104,21 +104,38 @@ def _stake_threshold(state: ChainState, params: list[Any]) -> Any:
     return state.stake_threshold
 
 
-@reader("SubtensorModule", "SubnetOwner")
-def _subnet_owner(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return subnet.owner_coldkey if subnet else None
+# Per-subnet scalars: (value for an existing subnet, default where none exists).
+_SUBNET_SCALARS: dict[str, tuple[Callable[[ChainState, Subnet], Any], Any]] = {
+    "SubnetOwner": (lambda st, s: s.owner_coldkey, None),
+    "SubnetOwnerHotkey": (lambda st, s: s.owner_hotkey, None),
+    "NetworksAdded": (lambda st, s: True, False),
+    "SubnetLocked": (lambda st, s: s.locked, None),
+    "NetworkRegisteredAt": (lambda st, s: s.registered_at, None),
+    "FirstEmissionBlockNumber": (lambda st, s: s.first_emission_block, None),
+    "SubtokenEnabled": (lambda st, s: s.first_emission_block is not None, False),
+    "SubnetworkN": (lambda st, s: len(s.neurons), 0),
+    "LastEpochBlock": (lambda st, s: s.last_epoch_block, 0),
+    "LastMechansimStepBlock": (lambda st, s: s.last_epoch_block, 0),
+    "BlocksSinceLastStep": (lambda st, s: st.block - s.last_epoch_block, 0),
+    "PendingEmission": (lambda st, s: pending_emission(st, s, st.block), 0),
+    "PendingServerEmission": (lambda st, s: pending_emission(st, s, st.block), 0),
+    "SubnetEpochConsensus": (lambda st, s: "Yuma", None),
+    "MechanismCountCurrent": (lambda st, s: 1, 0),
+}
 
 
-@reader("SubtensorModule", "SubnetOwnerHotkey")
-def _subnet_owner_hotkey(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return subnet.owner_hotkey if subnet else None
+def _subnet_scalar(item: str) -> Reader:
+    value, default = _SUBNET_SCALARS[item]
+
+    def read(state: ChainState, params: list[Any]) -> Any:
+        subnet = _subnet(state, params)
+        return default if subnet is None else value(state, subnet)
+
+    return read
 
 
-@reader("SubtensorModule", "NetworksAdded")
-def _networks_added(state: ChainState, params: list[Any]) -> Any:
-    return _subnet(state, params) is not None
+for _item in _SUBNET_SCALARS:
+    READERS[("SubtensorModule", _item)] = _subnet_scalar(_item)
 
 
 @reader("SubtensorModule", "TotalNetworks")
@@ -126,72 +143,14 @@ def _total_networks(state: ChainState, params: list[Any]) -> Any:
     return len(state.subnets)
 
 
-@reader("SubtensorModule", "SubnetLocked")
-def _subnet_locked(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return subnet.locked if subnet else None
-
-
-@reader("SubtensorModule", "NetworkRegisteredAt")
-def _registered_at(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return subnet.registered_at if subnet else None
-
-
-@reader("SubtensorModule", "FirstEmissionBlockNumber")
-def _first_emission(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return subnet.first_emission_block if subnet else None
-
-
-@reader("SubtensorModule", "SubtokenEnabled")
-def _subtoken_enabled(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return bool(subnet and subnet.first_emission_block is not None)
-
-
-@reader("SubtensorModule", "SubnetworkN")
-def _subnetwork_n(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return len(subnet.neurons) if subnet else 0
-
-
-@reader("SubtensorModule", "LastEpochBlock", "LastMechansimStepBlock")
-def _last_epoch(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return subnet.last_epoch_block if subnet else 0
-
-
-@reader("SubtensorModule", "BlocksSinceLastStep")
-def _blocks_since(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return state.block - subnet.last_epoch_block if subnet else 0
-
-
-@reader("SubtensorModule", "PendingEmission", "PendingServerEmission")
-def _pending(state: ChainState, params: list[Any]) -> Any:
-    subnet = _subnet(state, params)
-    return pending_emission(state, subnet, state.block) if subnet else 0
-
-
 @reader("SubtensorModule", "SubnetOwnerCut")
 def _owner_cut(state: ChainState, params: list[Any]) -> Any:
     return SUBNET_OWNER_CUT_U16
 
 
-@reader("SubtensorModule", "SubnetEpochConsensus")
-def _epoch_consensus(state: ChainState, params: list[Any]) -> Any:
-    return "Yuma" if _subnet(state, params) else None
-
-
 @reader("SubtensorModule", "CollateralLockShare", "SubnetMechanism")
 def _zero(state: ChainState, params: list[Any]) -> Any:
     return 0
-
-
-@reader("SubtensorModule", "MechanismCountCurrent")
-def _mechanism_count(state: ChainState, params: list[Any]) -> Any:
-    return 1 if _subnet(state, params) else 0
 
 
 @reader("SubtensorModule", "NetworkLastLockCost")

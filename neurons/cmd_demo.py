@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from neurons.output import console, print_json, print_table
+from neurons.output import console, print_json, print_metagraph
 
 
 async def _run(miners: int, tempos: int) -> dict[str, Any]:
@@ -108,29 +108,6 @@ def demo(
     if json_out:
         print_json(data)
         return
-    print_table(
-        f"subnet {data['netuid']} after {tempos} tempos (block {data['block']})",
-        [
-            "uid",
-            "hotkey",
-            "stake (rao)",
-            "permit",
-            "incentive",
-            "dividends",
-            "emission (rao)",
-            "axon",
-        ],
-        [
-            [
-                n["uid"],
-                n["hotkey"][:12] + "…",
-                n["stake_rao"],
-                n["validator_permit"],
-                n["incentive"],
-                n["dividends"],
-                n["emission_rao"],
-                n["axon"] or "-",
-            ]
-            for n in data["neurons"]
-        ],
+    print_metagraph(
+        f"subnet {data['netuid']} after {tempos} tempos (block {data['block']})", data["neurons"]
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 import typer
 
-from neurons.output import console, fail, print_json, print_table
+from neurons.output import console, fail, print_json, print_metagraph
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -161,11 +161,11 @@ async def _show(network: str, netuid: int) -> dict[str, Any] | None:
                 {
                     "uid": n.uid,
                     "hotkey": n.hotkey,
-                    "stake": n.total_stake.rao,
+                    "stake_rao": n.total_stake.rao,
                     "validator_permit": n.validator_permit,
                     "incentive": n.incentive,
                     "dividends": n.dividends,
-                    "emission": n.emission.rao,
+                    "emission_rao": n.emission.rao,
                     "axon": n.axon,
                 }
                 for n in graph.neurons
@@ -189,29 +189,6 @@ def show(
     if json_out:
         print_json(data)
         return
-    print_table(
-        f"subnet {netuid} at block {data['block']} (tempo {data['tempo']})",
-        [
-            "uid",
-            "hotkey",
-            "stake (rao)",
-            "permit",
-            "incentive",
-            "dividends",
-            "emission (rao)",
-            "axon",
-        ],
-        [
-            [
-                n["uid"],
-                n["hotkey"][:12] + "…",
-                n["stake"],
-                n["validator_permit"],
-                f"{n['incentive']:.4f}",
-                f"{n['dividends']:.4f}",
-                n["emission"],
-                n["axon"] or "-",
-            ]
-            for n in data["neurons"]
-        ],
+    print_metagraph(
+        f"subnet {netuid} at block {data['block']} (tempo {data['tempo']})", data["neurons"]
     )

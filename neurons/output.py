@@ -32,3 +32,33 @@ def fail(message: str, code: int = 1) -> None:
 
     err_console.print(f"[bold red]error:[/] {message}")
     raise typer.Exit(code)
+
+
+def print_metagraph(title: str, neurons: list[dict[str, Any]]) -> None:
+    """One row per UID, from the dicts `subnet show --json` and `demo --json` print."""
+    print_table(
+        title,
+        [
+            "uid",
+            "hotkey",
+            "stake (rao)",
+            "permit",
+            "incentive",
+            "dividends",
+            "emission (rao)",
+            "axon",
+        ],
+        [
+            [
+                n["uid"],
+                n["hotkey"][:12] + "…",
+                n["stake_rao"],
+                n["validator_permit"],
+                f"{n['incentive']:.4f}",
+                f"{n['dividends']:.4f}",
+                n["emission_rao"],
+                n["axon"] or "-",
+            ]
+            for n in neurons
+        ],
+    )

@@ -75,12 +75,3 @@ def remove_stake(
     ctx.state.stakes[key] = held - amount
     ctx.state.account(coldkey).free += amount
     ctx.emit("SubtensorModule", "StakeRemoved", [coldkey, hotkey, amount, amount, netuid, 0])
-
-
-def hotkey_stake(ctx_state: Any, hotkey: str, netuid: int) -> int:
-    """Total alpha on a hotkey on a subnet, over all its stakers."""
-    suffix = f"|{netuid}"
-    prefix = f"{hotkey}|"
-    return sum(
-        v for k, v in ctx_state.stakes.items() if k.startswith(prefix) and k.endswith(suffix)
-    )

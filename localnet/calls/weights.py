@@ -47,12 +47,6 @@ def _check_mechanism(ctx: CallContext, netuid: Any, mecid: Any) -> Subnet:
     return subnet
 
 
-def _hotkey_stake(ctx: CallContext, hotkey: str, netuid: int) -> int:
-    from localnet.calls.staking import hotkey_stake
-
-    return hotkey_stake(ctx.state, hotkey, netuid)
-
-
 def set_weights_checked(
     ctx: CallContext, subnet: Subnet, uids: list[int], values: list[int], version_key: int
 ) -> None:
@@ -65,7 +59,7 @@ def set_weights_checked(
     uid = subnet.uid_of(hotkey)
     if uid is None:
         raise DispatchError("HotKeyNotRegisteredInSubNet")
-    if _hotkey_stake(ctx, hotkey, subnet.netuid) < ctx.state.stake_threshold:
+    if ctx.state.hotkey_stake(hotkey, subnet.netuid) < ctx.state.stake_threshold:
         raise DispatchError("NotEnoughStakeToSetWeights")
     network_key = subnet.hp("WeightsVersionKey")
     if network_key != 0 and version_key < network_key:
