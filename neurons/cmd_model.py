@@ -1,7 +1,107 @@
-"""`wmnet model ...`: train and evaluate the reference world model."""
+"""`wmnet model ...`: train and evaluate the reference world model.
+
+worldmodel (and so torch) is imported inside each command, keeping `wmnet --help` fast.
+"""
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import typer
 
 app = typer.Typer(no_args_is_help=True)
+
+
+@app.command("train")
+def train_cmd(
+    out: Path = typer.Option(Path(".wmnet/checkpoints"), help="Directory for the checkpoint."),
+    env: str = typer.Option("ballworld", help="ballworld, or atari[:game] (needs wmnet[atari])."),
+    resolution: int = typer.Option(32, help="Frame side in pixels."),
+    downsample: int = typer.Option(4, help="Autoencoder downsampling factor (power of 2)."),
+    d_model: int = typer.Option(64, help="Transformer width."),
+    layers: int = typer.Option(4, help="Transformer layers."),
+    heads: int = typer.Option(4, help="Attention heads."),
+    ae_steps: int = typer.Option(400, help="Autoencoder steps (phase 1)."),
+    dyn_steps: int = typer.Option(500, help="Dynamics steps (phase 2)."),
+    batch: int = typer.Option(8, help="Sequences per dynamics batch."),
+    seq_len: int = typer.Option(8, help="Frames per training sequence."),
+    episodes: int = typer.Option(256, help="Training episodes to generate."),
+    lr: float = typer.Option(2e-3, help="Peak learning rate."),
+    seed: int = typer.Option(0, help="Seed for data, init and batches."),
+    device: str = typer.Option("cpu", help="cpu or cuda."),
+    name: str = typer.Option("", help="Checkpoint name prefix (default: the env)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
+) -> None:
+    """Train a world model (resumable: re-run the same command to continue)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from worldmodel.checkpoint import save_checkpoint
+    from worldmodel.config import ModelConfig
+    from worldmodel.data import make_episodes
+    from worldmodel.train import TrainConfig, train
+
+    n_actions = make_episodes(env, 1, 1, seed, resolution).n_actions
+    mcfg = ModelConfig(env=env, resolution=resolution, n_actions=n_actions,
+                       downsample=downsample, d_model=d_model, n_layers=layers, n_heads=heads)
+    tcfg = TrainConfig(seed=seed, n_episodes=episodes, seq_len=seq_len, batch=batch,
+                       ae_steps=ae_steps, dyn_steps=dyn_steps, lr=lr, device=device)
+    out.mkdir(parents=True, exist_ok=True)
+    state = out / f"train-state-{name or env.replace(':', '-')}-seed{seed}.pt"
+    with Progress(TextColumn("[bold]train"), BarColumn(),
+                  TextColumn("{task.completed}/{task.total}"),
+                  TextColumn("loss {task.fields[loss]:.5f}"), TimeRemainingColumn(),
+                  disable=as_json) as progress:
+        task = progress.add_task("train", total=tcfg.total_steps, loss=float("nan"))
+        result = train(mcfg, tcfg, state_path=state,
+                       on_step=lambda s, n, loss: progress.update(task, completed=s, loss=loss))
+    info = save_checkpoint(result.model.cpu(), out, name or env.replace(":", "-"))
+    summary = {"model_id": info.model_id, "path": str(info.path), "steps": result.steps,
+               "resumed_from": result.resumed_from, "final_loss": result.losses[-1]}
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        for k, v in summary.items():
+            typer.echo(f"{k}: {v}")
+
+
+@app.command("eval")
+def eval_cmd(
+    model_id: str = typer.Option("", "--model", help="Model id (default: the shipped one)."),
+    checkpoint_dir: list[Path] = typer.Option([], "--dir", help="Extra checkpoint directories."),
+    episodes: int = typer.Option(32, help="Held-out episodes."),
+    context: int = typer.Option(4, help="Context frames."),
+    horizon: int = typer.Option(8, help="Predicted frames."),
+    dense: bool = typer.Option(False, help="Dense attention instead of sparse."),
+    precision: str = typer.Option("fp32", help="fp32, bf16 or int8."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Frame MSE/PSNR and object-position error vs the copy-last-frame baseline."""
+    from worldmodel.checkpoint import ModelRegistry, default_model_id
+    from worldmodel.evaluate import evaluate
+    from worldmodel.quant import quantize
+    from worldmodel.rollout import RolloutOptions
+
+    mid = model_id or default_model_id()
+    model = quantize(ModelRegistry(list(checkpoint_dir)).load(mid), precision)
+    res = evaluate(model, n_episodes=episodes, context=context, horizon=horizon,
+                   options=RolloutOptions(sparse=not dense))
+    out = {"model_id": mid, "precision": precision, "sparse": not dense, **res.to_dict()}
+    if as_json:
+        typer.echo(json.dumps(out))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"model {mid[:12]} on {episodes} held-out episodes")
+    for col in ("step", "MSE", "baseline MSE", "PSNR", "baseline PSNR", "pos err px",
+                "baseline pos px"):
+        table.add_column(col, justify="right")
+    for t in range(horizon):
+        pos = "-" if res.pos_err_px is None else f"{res.pos_err_px[t]:.2f}"
+        bpos = "-" if res.baseline_pos_err_px is None else f"{res.baseline_pos_err_px[t]:.2f}"
+        table.add_row(str(t + 1), f"{res.mse[t]:.5f}", f"{res.baseline_mse[t]:.5f}",
+                      f"{res.psnr[t]:.2f}", f"{res.baseline_psnr[t]:.2f}", pos, bpos)
+    Console().print(table)
+    typer.echo(f"mean MSE {res.mean_mse:.5f} vs baseline {res.mean_baseline_mse:.5f}; "
+               f"beats baseline: {res.beats_baseline}")

@@ -97,7 +97,8 @@ def flex_block_mask(cfg: ModelConfig, spec: MaskSpec, device: str):
     kf, kr, kc, kg = _token_meta(cfg, spec.n_k, 0, dev)
 
     def mask_mod(b, h, qi, ki):
-        return _allowed(cfg, spec.sparse, qf[qi], qr[qi], qc[qi], qg[qi], kf[ki], kr[ki], kc[ki], kg[ki])
+        return _allowed(cfg, spec.sparse, qf[qi], qr[qi], qc[qi], qg[qi],
+                        kf[ki], kr[ki], kc[ki], kg[ki])
 
     return create_block_mask(mask_mod, None, None, qf.numel(), kf.numel(), device=device)
 

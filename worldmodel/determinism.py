@@ -25,6 +25,10 @@ def set_deterministic(enabled: bool = True) -> None:
     torch.backends.cudnn.allow_tf32 = not enabled
     torch.backends.cudnn.deterministic = enabled
     torch.backends.cudnn.benchmark = False
+    # oneDNN's CPU convolutions choose a thread-count-dependent reduction order (measured:
+    # the autoencoder's 1x1 conv gives different bits with 1 vs 2 threads). Without
+    # oneDNN, convs run as im2col + GEMM, whose bits do not depend on the thread count.
+    torch.backends.mkldnn.enabled = not enabled
 
 
 @contextmanager
@@ -36,6 +40,7 @@ def deterministic(enabled: bool = True) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32,
         torch.backends.cudnn.deterministic,
         torch.backends.cudnn.benchmark,
+        torch.backends.mkldnn.enabled,
     )
     set_deterministic(enabled)
     try:
@@ -46,3 +51,4 @@ def deterministic(enabled: bool = True) -> Iterator[None]:
         torch.backends.cudnn.allow_tf32 = before[2]
         torch.backends.cudnn.deterministic = before[3]
         torch.backends.cudnn.benchmark = before[4]
+        torch.backends.mkldnn.enabled = before[5]

@@ -68,7 +68,8 @@ class WorldModel(nn.Module):
             )
         return a.to(self.device, torch.int64)
 
-    def check_latents(self, latents: np.ndarray | torch.Tensor, name: str = "latents") -> torch.Tensor:
+    def check_latents(self, latents: np.ndarray | torch.Tensor,
+                      name: str = "latents") -> torch.Tensor:
         z = as_tensor(latents, name)
         c, g = self.cfg.latent_channels, self.cfg.grid
         if z.dim() != 5 or tuple(z.shape[2:]) != (c, g, g):

@@ -1,0 +1,196 @@
+"""Training: autoencoder first, then dynamics on frozen latents. Seeded and resumable.
+
+Two phases because the dynamics needs a stable latent space to learn in: phase 1
+trains the autoencoder on single frames (pixel MSE); phase 2 freezes it and trains the
+transformer with teacher forcing (latent MSE + decoded-frame MSE of the prediction).
+Two tricks keep open-loop rollouts stable: Gaussian noise on the input latents (the
+model learns to correct small errors instead of compounding them) and a random choice
+of dense or sparse attention per step (one set of weights serves both patterns, so
+the dense baseline and the sparse fast path are the same model).
+
+Resuming: a state file holds weights, both optimizers and the step; batches are drawn
+from a generator seeded by (seed, step), so a resumed run sees the same batches as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from worldmodel.config import ModelConfig
+from worldmodel.data import make_episodes
+from worldmodel.model import WorldModel
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 0
+    n_episodes: int = 256
+    episode_len: int = 24
+    seq_len: int = 10  # frames per training window
+    batch: int = 16
+    ae_steps: int = 300
+    dyn_steps: int = 600
+    lr: float = 2e-3
+    latent_noise: float = 0.03
+    sparse_prob: float = 0.5
+    frame_loss_weight: float = 1.0
+    object_weight: float = 20.0  # extra pixel-loss weight on non-background pixels
+    save_every: int = 100
+    device: str = "cpu"  # not part of the run identity: a run may resume elsewhere
+
+    @property
+    def total_steps(self) -> int:
+        return self.ae_steps + self.dyn_steps
+
+
+@dataclass
+class TrainResult:
+    model: WorldModel
+    losses: list[float] = field(default_factory=list)  # one per step, both phases
+    steps: int = 0
+    resumed_from: int = 0
+
+
+def _lr(step: int, phase_start: int, phase_len: int, base: float) -> float:
+    """Linear warm-up then cosine decay, restarted per phase."""
+    i = step - phase_start
+    warm = max(1, phase_len // 20)
+    if i < warm:
+        return base * (i + 1) / warm
+    return base * 0.5 * (1 + math.cos(math.pi * (i - warm) / max(1, phase_len - warm)))
+
+
+def _batch(frames: torch.Tensor, actions: torch.Tensor, seq: int, n: int, gen: torch.Generator):
+    ep = torch.randint(0, frames.shape[0], (n,), generator=gen)
+    start = torch.randint(0, frames.shape[1] - seq + 1, (n,), generator=gen)
+    idx = start[:, None] + torch.arange(seq)[None, :]
+    f = frames[ep[:, None], idx].float() / 255.0  # (n, seq, 3, H, W)
+    a = actions[ep[:, None], idx.clamp(max=actions.shape[1] - 1)]
+    return f, a
+
+
+def object_weighted_mse(pred: torch.Tensor, target: torch.Tensor, boost: float) -> torch.Tensor:
+    """Pixel MSE with pixels unlike the frame's background weighted ``1 + boost``.
+
+    Objects are a few percent of the pixels: with a plain MSE the autoencoder first
+    settles on "background everywhere" and stays there for hundreds of steps (measured:
+    0.0235 MSE after 300 steps, the mean-frame error). The background is estimated as
+    the per-channel median of each frame, which works for ballworld and Atari alike.
+    """
+    flat = target.flatten(-2)
+    bg = flat.median(dim=-1).values[..., None, None]
+    fg = ((target - bg).abs().sum(dim=-3, keepdim=True) > 0.1).to(target.dtype)
+    return ((1.0 + boost * fg) * (pred - target) ** 2).mean()
+
+
+def train(
+    model_cfg: ModelConfig,
+    cfg: TrainConfig,
+    state_path: str | Path | None = None,
+    on_step: Callable[[int, int, float], None] | None = None,
+) -> TrainResult:
+    """Train from scratch, or resume from ``state_path`` if it holds a matching run.
+
+    ``on_step(step, total, loss)`` is called after every step (the CLI draws its
+    progress bar with it; this module stays free of UI libraries).
+    """
+    if cfg.seq_len < 2 or cfg.seq_len > cfg.episode_len + 1:
+        raise ValueError("seq_len must be in [2, episode_len + 1]")
+    torch.manual_seed(cfg.seed)
+    model = WorldModel(model_cfg)
+    opt_ae = torch.optim.AdamW(model.ae.parameters(), lr=cfg.lr, weight_decay=0.0)
+    opt_dyn = torch.optim.AdamW(model.dynamics.parameters(), lr=cfg.lr, weight_decay=0.01)
+    result = TrainResult(model=model)
+    ident = {k: v for k, v in asdict(cfg).items() if k != "device"}
+    run_id = json.dumps([ident, model_cfg.to_json()], sort_keys=True)
+    if state_path is not None and Path(state_path).is_file():
+        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        if state.get("run_id") != run_id:
+            raise ValueError(f"{state_path} belongs to a different run (configs differ)")
+        model.load_state_dict(state["model"])
+        opt_ae.load_state_dict(state["opt_ae"])
+        opt_dyn.load_state_dict(state["opt_dyn"])
+        result.losses = list(state["losses"])
+        result.steps = result.resumed_from = int(state["step"])
+    dev = torch.device(cfg.device)
+    model.to(dev)
+    for opt in (opt_ae, opt_dyn):  # optimizer state follows its parameters
+        for st in opt.state.values():
+            for k, v in st.items():
+                if isinstance(v, torch.Tensor) and k != "step":
+                    st[k] = v.to(dev)
+
+    eps = make_episodes(model_cfg.env, cfg.n_episodes, cfg.episode_len, cfg.seed,
+                        model_cfg.resolution)
+    if eps.n_actions != model_cfg.n_actions:
+        raise ValueError(f"env has {eps.n_actions} actions, model config says "
+                         f"{model_cfg.n_actions}")
+    frames = torch.from_numpy(eps.frames)
+    actions = torch.from_numpy(eps.actions)
+
+    def save(step: int) -> None:
+        if state_path is None:
+            return
+        tmp = f"{state_path}.tmp"
+        torch.save({"run_id": run_id, "model": model.state_dict(), "opt_ae": opt_ae.state_dict(),
+                    "opt_dyn": opt_dyn.state_dict(), "losses": result.losses, "step": step}, tmp)
+        os.replace(tmp, state_path)
+
+    model.train()
+    for step in range(result.steps, cfg.total_steps):
+        gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+        if step < cfg.ae_steps:
+            f, _ = _batch(frames, actions, 1, cfg.batch * 4, gen)
+            x = f[:, 0].to(dev)
+            loss = object_weighted_mse(model.ae(x), x, cfg.object_weight)
+            opt, phase = opt_ae, (0, cfg.ae_steps)
+        else:
+            f, a = _batch(frames, actions, cfg.seq_len, cfg.batch, gen)
+            f, a = f.to(dev), a.to(dev)
+            with torch.no_grad():
+                z = model.encode(f)
+            noisy = z + cfg.latent_noise * torch.randn(z.shape, generator=gen).to(dev)
+            sparse = bool(torch.rand((), generator=gen) < cfg.sparse_prob)
+            pred = model.predict(noisy[:, :-1], a[:, :-1], sparse=sparse)
+            loss = F.mse_loss(pred, z[:, 1:])
+            if cfg.frame_loss_weight:
+                for p in model.ae.decoder.parameters():
+                    p.requires_grad_(False)
+                frame_loss = object_weighted_mse(model.decode(pred), f[:, 1:], cfg.object_weight)
+                loss = loss + cfg.frame_loss_weight * frame_loss
+            opt, phase = opt_dyn, (cfg.ae_steps, cfg.dyn_steps)
+        for group in opt.param_groups:
+            group["lr"] = _lr(step, phase[0], phase[1], cfg.lr)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_([p for g in opt.param_groups for p in g["params"]], 1.0)
+        opt.step()
+        result.losses.append(loss.item())
+        result.steps = step + 1
+        if (step + 1) % cfg.save_every == 0:
+            save(step + 1)
+        if on_step is not None:
+            on_step(step + 1, cfg.total_steps, result.losses[-1])
+    for p in model.parameters():
+        p.requires_grad_(True)
+    save(result.steps)
+    model.eval()
+    return result
+
+
+def smoothed(losses: list[float], window: int = 20) -> np.ndarray:
+    """Moving average, for showing that the loss falls."""
+    x = np.asarray(losses, dtype=np.float64)
+    if len(x) < window:
+        return x
+    return np.convolve(x, np.ones(window) / window, mode="valid")
