@@ -45,6 +45,9 @@ class TrainConfig:
     sparse_prob: float = 0.5
     frame_loss_weight: float = 1.0
     object_weight: float = 20.0  # extra pixel-loss weight on non-background pixels
+    # Open-loop passes per dynamics step: the model's own (detached) predictions are fed
+    # back as inputs and the loss is taken again, so it learns to undo its own drift.
+    unroll: int = 0
     save_every: int = 100
     device: str = "cpu"  # not part of the run identity: a run may resume elsewhere
 
@@ -98,6 +101,7 @@ def train(
     cfg: TrainConfig,
     state_path: str | Path | None = None,
     on_step: Callable[[int, int, float], None] | None = None,
+    init: WorldModel | None = None,
 ) -> TrainResult:
     """Train from scratch, or resume from ``state_path`` if it holds a matching run.
 
@@ -108,6 +112,8 @@ def train(
         raise ValueError("seq_len must be in [2, episode_len + 1]")
     torch.manual_seed(cfg.seed)
     model = WorldModel(model_cfg)
+    if init is not None:  # fine-tune: start from given weights (e.g. ae_steps=0)
+        model.load_state_dict(init.state_dict())
     opt_ae = torch.optim.AdamW(model.ae.parameters(), lr=cfg.lr, weight_decay=0.0)
     opt_dyn = torch.optim.AdamW(model.dynamics.parameters(), lr=cfg.lr, weight_decay=0.01)
     result = TrainResult(model=model)
@@ -168,6 +174,13 @@ def train(
                     p.requires_grad_(False)
                 frame_loss = object_weighted_mse(model.decode(pred), f[:, 1:], cfg.object_weight)
                 loss = loss + cfg.frame_loss_weight * frame_loss
+            for _ in range(cfg.unroll):
+                fed = torch.cat([noisy[:, :1], pred[:, :-1].detach()], dim=1)
+                pred = model.predict(fed, a[:, :-1], sparse=sparse)
+                loss = loss + F.mse_loss(pred, z[:, 1:])
+                if cfg.frame_loss_weight:
+                    loss = loss + cfg.frame_loss_weight * object_weighted_mse(
+                        model.decode(pred), f[:, 1:], cfg.object_weight)
             opt, phase = opt_dyn, (cfg.ae_steps, cfg.dyn_steps)
         for group in opt.param_groups:
             group["lr"] = _lr(step, phase[0], phase[1], cfg.lr)
