@@ -56,6 +56,7 @@ def variants(device: str) -> list[Variant]:
         Variant("+sparse", False, False, True, "fp32"),
         Variant("+int8", False, False, False, "int8"),
         Variant("+bf16", False, False, False, "bf16"),
+        Variant("combined-dense", True, True, False, low),  # every pillar but sparse
         Variant("combined", True, True, True, low),
     ]
 
