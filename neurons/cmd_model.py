@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from neurons.output import fail
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -53,11 +55,17 @@ def train_cmd(
                   TextColumn("loss {task.fields[loss]:.5f}"), TimeRemainingColumn(),
                   disable=as_json) as progress:
         task = progress.add_task("train", total=tcfg.total_steps, loss=float("nan"))
-        result = train(mcfg, tcfg, state_path=state,
-                       on_step=lambda s, n, loss: progress.update(task, completed=s, loss=loss))
+        try:
+            result = train(mcfg, tcfg, state_path=state,
+                           on_step=lambda s, n, loss: progress.update(task, completed=s, loss=loss))
+        except ValueError as error:
+            # A state file from other settings: say so, and how to proceed.
+            fail(f"{error}. Re-run with the same options to resume that run, "
+                 f"or choose another --out (or --seed) to start a new one.")
     info = save_checkpoint(result.model.cpu(), out, name or env.replace(":", "-"))
     summary = {"model_id": info.model_id, "path": str(info.path), "steps": result.steps,
-               "resumed_from": result.resumed_from, "final_loss": result.losses[-1]}
+               "resumed_from": result.resumed_from,
+               "final_loss": result.losses[-1] if result.losses else None}
     if as_json:
         typer.echo(json.dumps(summary))
     else:

@@ -40,3 +40,20 @@ def test_demo_json_pays_miners_by_weight(tmp_path):
     assert miners[0]["emission_rao"] == pytest.approx(2 * miners[1]["emission_rao"], rel=1e-4)
     validator = max(data["neurons"], key=lambda n: n["dividends"])
     assert validator["dividends"] == pytest.approx(1.0, abs=1e-4)
+
+
+@pytest.mark.slow
+def test_model_train_resumes_and_refuses_a_different_run(tmp_path):
+    out = tmp_path / "ckpt"
+    args = ["model", "train", "--out", str(out), "--ae-steps", "4", "--dyn-steps", "4"]
+    args += ["--episodes", "8", "--batch", "2", "--json"]
+    first = _run(*args, tmp_path=tmp_path)
+    assert first.returncode == 0, first.stderr
+    done = json.loads(first.stdout)
+    assert done["steps"] == 8 and done["resumed_from"] == 0
+    # The same command again continues the same run: nothing left, same weights.
+    again = json.loads(_run(*args, tmp_path=tmp_path).stdout)
+    assert again["resumed_from"] == 8 and again["model_id"] == done["model_id"]
+    changed = _run(*[a if a != "4" else "5" for a in args], tmp_path=tmp_path)
+    assert changed.returncode == 1
+    assert "different run" in changed.stderr and "Traceback" not in changed.stderr
