@@ -305,57 +305,43 @@ class Chain:
             dispatch=_dispatch,
             function=xt.call.function,
         )
+        error: DispatchError | None = None
         try:
             _dispatch(ctx, xt.call.module, xt.call.function, dict(xt.call.params))
-        except InvalidTransaction as error:
+        except InvalidTransaction as refused:
             # A call that does not decode never makes it into a block.
-            return Receipt(xt.hash, included=False, error_message=error.reason)
-        except DispatchError as error:
-            account.nonce += 1
-            account.free -= fee
-            self.state.total_issuance -= fee
-            failed = CallContext(
+            return Receipt(xt.hash, included=False, error_message=refused.reason)
+        except DispatchError as failed:
+            error = failed
+            # A failed dispatch keeps only the fee payment: its own events are dropped.
+            ctx = CallContext(
                 state=self.state, block=number, origin=xt.signer, extrinsic_index=index
             )
-            failed.emit(
-                "TransactionPayment", "TransactionFeePaid", {"who": xt.signer, "actual_fee": fee}
-            )
-            failed.emit(
-                "System",
-                "ExtrinsicFailed",
-                {"dispatch_error": module_error_payload(error), "dispatch_info": {}},
-            )
-            events.extend(failed.events)
-            return Receipt(
-                xt.hash,
-                included=True,
-                success=False,
-                block_number=number,
-                block_hash=block_hash,
-                extrinsic_index=index,
-                fee=fee,
-                events=_jsonable(failed.events),
-                error_name=error.name,
-                error_pallet=error.pallet,
-                error_message=docs_for(error),
-            )
+        # Included either way: the nonce is used and the fee is paid.
         account.nonce += 1
         account.free -= fee
         self.state.total_issuance -= fee
         ctx.emit("TransactionPayment", "TransactionFeePaid", {"who": xt.signer, "actual_fee": fee})
-        ctx.emit("System", "ExtrinsicSuccess", {"dispatch_info": {}})
+        if error is None:
+            ctx.emit("System", "ExtrinsicSuccess", {"dispatch_info": {}})
+        else:
+            outcome = {"dispatch_error": module_error_payload(error), "dispatch_info": {}}
+            ctx.emit("System", "ExtrinsicFailed", outcome)
         events.extend(ctx.events)
         receipt = Receipt(
             xt.hash,
             included=True,
-            success=True,
+            success=error is None,
             block_number=number,
             block_hash=block_hash,
             extrinsic_index=index,
             fee=fee,
             events=_jsonable(ctx.events),
+            error_name=error.name if error else None,
+            error_pallet=error.pallet if error else None,
+            error_message=docs_for(error) if error else None,
         )
-        receipt.__dict__["_release"] = list(ctx.release_shielded)
+        receipt.__dict__["_release"] = [] if error else list(ctx.release_shielded)
         return receipt
 
     # --- the real-time clock ----------------------------------------------
