@@ -31,6 +31,13 @@ def train_cmd(
     episodes: int = typer.Option(256, help="Training episodes to generate."),
     lr: float = typer.Option(2e-3, help="Peak learning rate."),
     seed: int = typer.Option(0, help="Seed for data, init and batches."),
+    init: str = typer.Option(
+        "", help="Fine-tune: start from this model id (its config wins over the shape options)."
+    ),
+    init_dir: list[Path] = typer.Option(
+        [], "--init-dir", help="Extra directories to find --init in."
+    ),
+    unroll: int = typer.Option(0, help="Open-loop passes per dynamics step (learn to undo drift)."),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     name: str = typer.Option("", help="Checkpoint name prefix (default: the env)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -44,10 +51,21 @@ def train_cmd(
     from worldmodel.train import TrainConfig, train
 
     n_actions = make_episodes(env, 1, 1, seed, resolution).n_actions
-    mcfg = ModelConfig(env=env, resolution=resolution, n_actions=n_actions,
-                       downsample=downsample, d_model=d_model, n_layers=layers, n_heads=heads)
+    start = None
+    if init:
+        from worldmodel.checkpoint import CheckpointError, ModelRegistry
+
+        try:
+            start = ModelRegistry([*init_dir] or None).load(init)
+        except CheckpointError as error:
+            fail(str(error))
+        mcfg = start.cfg
+    else:
+        mcfg = ModelConfig(env=env, resolution=resolution, n_actions=n_actions,
+                           downsample=downsample, d_model=d_model, n_layers=layers, n_heads=heads)
     tcfg = TrainConfig(seed=seed, n_episodes=episodes, seq_len=seq_len, batch=batch,
-                       ae_steps=ae_steps, dyn_steps=dyn_steps, lr=lr, device=device)
+                       ae_steps=ae_steps, dyn_steps=dyn_steps, lr=lr, device=device,
+                       unroll=unroll)
     out.mkdir(parents=True, exist_ok=True)
     state = out / f"train-state-{name or env.replace(':', '-')}-seed{seed}.pt"
     with Progress(TextColumn("[bold]train"), BarColumn(),
@@ -56,7 +74,7 @@ def train_cmd(
                   disable=as_json) as progress:
         task = progress.add_task("train", total=tcfg.total_steps, loss=float("nan"))
         try:
-            result = train(mcfg, tcfg, state_path=state,
+            result = train(mcfg, tcfg, state_path=state, init=start,
                            on_step=lambda s, n, loss: progress.update(task, completed=s, loss=loss))
         except ValueError as error:
             # A state file from other settings: say so, and how to proceed.
