@@ -35,28 +35,22 @@ def fail(message: str, code: int = 1) -> None:
 
 
 def print_metagraph(title: str, neurons: list[dict[str, Any]]) -> None:
-    """One row per UID, from the dicts `subnet show --json` and `demo --json` print."""
+    """One row per UID, from the dicts `subnet show --json` and `demo --json` print.
+
+    People read alpha (1 α = 1e9 rao); the JSON keeps exact rao.
+    """
     print_table(
         title,
-        [
-            "uid",
-            "hotkey",
-            "stake (rao)",
-            "permit",
-            "incentive",
-            "dividends",
-            "emission (rao)",
-            "axon",
-        ],
+        ["uid", "hotkey", "stake α", "permit", "incent.", "divs", "emission α", "axon"],
         [
             [
                 n["uid"],
-                n["hotkey"][:12] + "…",
-                n["stake_rao"],
-                n["validator_permit"],
+                n["hotkey"][:8] + "…",
+                f"{n['stake_rao'] / 1e9:,.3f}",
+                "yes" if n["validator_permit"] else "no",
                 f"{n['incentive']:.4f}",
                 f"{n['dividends']:.4f}",
-                n["emission_rao"],
+                f"{n['emission_rao'] / 1e9:.4f}",
                 n["axon"] or "-",
             ]
             for n in neurons
