@@ -21,6 +21,7 @@ async def _run(miners: int, tempos: int) -> dict[str, Any]:
     from localnet.backend import InProcessBackend
     from localnet.chain import Chain
     from localnet.substrate import LocalnetSubstrate
+    from localnet.test_subnet import configure_for_tests
     from neurons.wallets import load_wallet
 
     chain = Chain()
@@ -40,17 +41,8 @@ async def _run(miners: int, tempos: int) -> dict[str, Any]:
         ]
         chain.advance(10)
         await ok(await client.execute(bt.StartCall(netuid=netuid), owner), "start subnet")
-        off = bt.SetHyperparameter(netuid=netuid, name="commit_reveal_weights_enabled", value=False)
-        await ok(await client.execute(off, owner), "disable commit-reveal (offline chain)")
-        inner = await client.compose(
-            bt.calls.AdminUtils.sudo_set_weights_set_rate_limit(
-                netuid=netuid, weights_set_rate_limit=0
-            )
-        )
-        await ok(
-            await client.submit_call(bt.calls.Sudo.sudo(call=inner), load_wallet("//Alice")),
-            "rate limit 0",
-        )
+        await configure_for_tests(client, netuid, owner, load_wallet("//Alice"))
+        console.print("  [green]✓[/] commit-reveal off, weights rate limit 0 (offline test chain)")
         await ok(
             await client.execute(bt.BurnedRegister(netuid=netuid), validator), "register validator"
         )

@@ -11,6 +11,7 @@ import pytest
 from localnet.backend import InProcessBackend
 from localnet.chain import Chain
 from localnet.substrate import LocalnetSubstrate
+from localnet.test_subnet import configure_for_tests
 from neurons.wallets import DevWallet, load_wallet
 
 
@@ -47,14 +48,7 @@ async def make_subnet(client: bt.Client, chain: Chain, *, test_settings: bool = 
     result = await client.execute(bt.StartCall(netuid=netuid), owner)
     assert result.success, result.message
     if test_settings:
-        result = await client.execute(
-            bt.SetHyperparameter(netuid=netuid, name="commit_reveal_weights_enabled", value=False),
-            owner,
-        )
-        assert result.success, result.message
-        await sudo(
-            client, "sudo_set_weights_set_rate_limit", netuid=netuid, weights_set_rate_limit=0
-        )
+        await configure_for_tests(client, netuid, owner, wallet("//Alice"))
     return TestSubnet(netuid, owner)
 
 

@@ -12,6 +12,7 @@ import os
 import bittensor as bt
 import pytest
 
+from localnet.test_subnet import configure_for_tests
 from tests.localnet.conftest import wallet
 
 ENDPOINT = os.environ.get("WMNET_SUBTENSOR_ENDPOINT")
@@ -36,14 +37,7 @@ async def test_lifecycle_on_real_subtensor():
         netuid = result.data["netuid"]
         await _advance(client, 11)
         assert (await client.execute(bt.StartCall(netuid=netuid), owner)).success
-        off = bt.SetHyperparameter(netuid=netuid, name="commit_reveal_weights_enabled", value=False)
-        assert (await client.execute(off, owner)).success
-        inner = await client.compose(
-            bt.calls.AdminUtils.sudo_set_weights_set_rate_limit(
-                netuid=netuid, weights_set_rate_limit=0
-            )
-        )
-        assert (await client.submit_call(bt.calls.Sudo.sudo(call=inner), wallet("//Alice"))).success
+        await configure_for_tests(client, netuid, owner, wallet("//Alice"))
 
         validator = wallet("//Bob", "validator")
         miners = [wallet("//Charlie", f"miner{i}") for i in range(3)]

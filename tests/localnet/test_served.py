@@ -19,6 +19,7 @@ import pytest
 
 from localnet.network import client_for
 from localnet.server import check_bind
+from localnet.test_subnet import configure_for_tests
 from neurons.wallets import load_wallet
 
 pytestmark = pytest.mark.slow
@@ -127,16 +128,7 @@ async def _setup_subnet(url: str) -> int:
         netuid = (await client.execute(bt.RegisterSubnet(), owner)).data["netuid"]
         httpx.post(url + "/v1/advance", json={"blocks": 10}).raise_for_status()
         assert (await client.execute(bt.StartCall(netuid=netuid), owner)).success
-        off = bt.SetHyperparameter(netuid=netuid, name="commit_reveal_weights_enabled", value=False)
-        assert (await client.execute(off, owner)).success
-        inner = await client.compose(
-            bt.calls.AdminUtils.sudo_set_weights_set_rate_limit(
-                netuid=netuid, weights_set_rate_limit=0
-            )
-        )
-        assert (
-            await client.submit_call(bt.calls.Sudo.sudo(call=inner), load_wallet("//Alice"))
-        ).success
+        await configure_for_tests(client, netuid, owner, load_wallet("//Alice"))
     return netuid
 
 
