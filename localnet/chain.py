@@ -276,11 +276,11 @@ class Chain:
         while queue:
             xt = queue.pop(0)
             index = len(extrinsics)
-            receipt = self._apply(xt, number, index, events)
+            receipt, released = self._apply(xt, number, index, events)
             if receipt.included:
                 changed = True
                 extrinsics.append({"hash": xt.hash, "signer": xt.signer, "call": xt.call.value})
-                for signer in receipt.__dict__.pop("_release", []):
+                for signer in released:
                     inner = self._shielded.pop((signer, xt.nonce + 1), None)
                     if inner is not None:
                         queue.insert(0, inner)
@@ -288,13 +288,19 @@ class Chain:
         row = self._block_row(number, _jsonable(extrinsics), _jsonable(events))
         return row, epochs, changed
 
-    def _apply(self, xt: SignedExtrinsic, number: int, index: int, events: list[dict]) -> Receipt:
-        """Apply one extrinsic at ``index`` of block ``number``."""
+    def _apply(
+        self, xt: SignedExtrinsic, number: int, index: int, events: list[dict]
+    ) -> tuple[Receipt, list[str]]:
+        """Apply one extrinsic at ``index`` of block ``number``.
+
+        Returns its receipt and the signers whose shielded inner extrinsic it
+        releases (a successful MevShield carrier; see calls/mev.py).
+        """
         block_hash = self.block_hash(number)
         try:
             self._validate(xt)
         except InvalidTransaction as error:
-            return Receipt(xt.hash, included=False, error_message=error.reason)
+            return Receipt(xt.hash, included=False, error_message=error.reason), []
         account = self.state.account(xt.signer)
         fee = fee_for(xt.call)
         ctx = CallContext(
@@ -310,7 +316,7 @@ class Chain:
             _dispatch(ctx, xt.call.module, xt.call.function, dict(xt.call.params))
         except InvalidTransaction as refused:
             # A call that does not decode never makes it into a block.
-            return Receipt(xt.hash, included=False, error_message=refused.reason)
+            return Receipt(xt.hash, included=False, error_message=refused.reason), []
         except DispatchError as failed:
             error = failed
             # A failed dispatch keeps only the fee payment: its own events are dropped.
@@ -341,8 +347,7 @@ class Chain:
             error_pallet=error.pallet if error else None,
             error_message=docs_for(error) if error else None,
         )
-        receipt.__dict__["_release"] = [] if error else list(ctx.release_shielded)
-        return receipt
+        return receipt, [] if error else list(ctx.release_shielded)
 
     # --- the real-time clock ----------------------------------------------
 
