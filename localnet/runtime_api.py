@@ -280,27 +280,23 @@ def current_alpha_price(state: ChainState, params: Any) -> Any:
     return RAO_PER_TAO
 
 
-@runtime("SwapRuntimeApi", "sim_swap_tao_for_alpha")
-def sim_swap_tao_for_alpha(state: ChainState, params: Any) -> Any:
-    tao = int(_arg(params, 1, "tao"))
+def _fixed_price_swap(amount: int) -> dict[str, int]:
+    """A swap quote at 1 alpha = 1 TAO: no fee, no slippage (no AMM on this chain)."""
     return {
-        "tao_amount": tao,
-        "alpha_amount": tao,
+        "tao_amount": amount,
+        "alpha_amount": amount,
         "tao_fee": 0,
         "alpha_fee": 0,
         "tao_slippage": 0,
         "alpha_slippage": 0,
     }
+
+
+@runtime("SwapRuntimeApi", "sim_swap_tao_for_alpha")
+def sim_swap_tao_for_alpha(state: ChainState, params: Any) -> Any:
+    return _fixed_price_swap(int(_arg(params, 1, "tao")))
 
 
 @runtime("SwapRuntimeApi", "sim_swap_alpha_for_tao")
 def sim_swap_alpha_for_tao(state: ChainState, params: Any) -> Any:
-    alpha = int(_arg(params, 1, "alpha"))
-    return {
-        "tao_amount": alpha,
-        "alpha_amount": alpha,
-        "tao_fee": 0,
-        "alpha_fee": 0,
-        "tao_slippage": 0,
-        "alpha_slippage": 0,
-    }
+    return _fixed_price_swap(int(_arg(params, 1, "alpha")))

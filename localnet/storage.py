@@ -231,26 +231,27 @@ def _axons(state: ChainState, params: list[Any]) -> Any:
     return subnet.neurons[uid].axon.model_dump()
 
 
-@reader("SubtensorModule", "Weights", "Bonds")
-def _weights_row(state: ChainState, params: list[Any]) -> Any:
-    raise KeyError("use query_map for Weights/Bonds")
-
-
 @reader("SubtensorModule", "Alpha", "TotalHotkeyAlpha")
 def _alpha(state: ChainState, params: list[Any]) -> Any:
     if len(params) >= 3:  # Alpha(hotkey, coldkey, netuid)
         return state.stakes.get(stake_key(str(params[0]), str(params[1]), int(params[2])), 0)
-    hotkey, netuid = str(params[0]), int(params[1])  # TotalHotkeyAlpha(hotkey, netuid)
-    return sum(
-        v
-        for k, v in state.stakes.items()
-        if k.startswith(hotkey + "|") and k.endswith(f"|{netuid}")
-    )
+    return state.hotkey_stake(str(params[0]), int(params[1]))  # TotalHotkeyAlpha(hotkey, netuid)
 
 
-@reader("Timestamp", "Now")
-def _now(state: ChainState, params: list[Any]) -> Any:
-    raise KeyError("Timestamp.Now is answered by the substrate from block rows")
+def _matrix_rows(subnet: Subnet, name: str) -> dict[int, list[tuple[int, int]]]:
+    return subnet.weights if name == "Weights" else subnet.bonds
+
+
+def _row_reader(name: str) -> Reader:
+    """Weights/Bonds(netuid, uid): one row, empty where none is stored (ValueQuery)."""
+
+    def read(state: ChainState, params: list[Any]) -> Any:
+        subnet = _subnet(state, params)
+        if subnet is None:
+            return []
+        return [list(p) for p in _matrix_rows(subnet, name).get(int(params[1]), [])]
+
+    return read
 
 
 def _map_rows(name: str) -> Callable[[ChainState, list[Any]], list[tuple[Any, Any]]]:
@@ -258,14 +259,15 @@ def _map_rows(name: str) -> Callable[[ChainState, list[Any]], list[tuple[Any, An
         subnet = _subnet(state, params)
         if subnet is None:
             return []
-        rows = subnet.weights if name == "Weights" else subnet.bonds
+        rows = _matrix_rows(subnet, name)
         return [(uid, [list(p) for p in row]) for uid, row in sorted(rows.items())]
 
     return read
 
 
-MAP_READERS[("SubtensorModule", "Weights")] = _map_rows("Weights")
-MAP_READERS[("SubtensorModule", "Bonds")] = _map_rows("Bonds")
+for _item in ("Weights", "Bonds"):
+    READERS[("SubtensorModule", _item)] = _row_reader(_item)
+    MAP_READERS[("SubtensorModule", _item)] = _map_rows(_item)
 
 
 def _timelocked(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:

@@ -64,6 +64,9 @@ async def test_lifecycle_matches_hand_computed_yuma(client, chain):
     raw = {uid: w for uid, w in (await client.query_map(("SubtensorModule", "Weights"), [netuid]))}[
         v_uid
     ]
+    # The same row read by key, as Weights(netuid, uid).
+    row = await client.query(("SubtensorModule", "Weights"), [netuid, v_uid])
+    assert [tuple(p) for p in row] == [tuple(p) for p in raw]
     total = sum(w for _, w in raw)
     expected_incentive = {uid: w / total for uid, w in raw}
     # One validator with bonds: it earns all dividends.
