@@ -6,17 +6,17 @@ import tempfile
 import time
 from pathlib import Path
 
-from localnet.chain import Chain
-from localnet.codec import SignedExtrinsic
-from localnet.keys import dev_keypair
-from localnet.params import FAST_BLOCK_TIME
+from wmnet.localnet.chain import Chain
+from wmnet.localnet.codec import SignedExtrinsic
+from wmnet.localnet.keys import dev_keypair
+from wmnet.localnet.params import FAST_BLOCK_TIME
 
 
 def _started_subnet(chain: Chain, neurons: int) -> None:
     """A started subnet with ``neurons`` UIDs, so blocks include real epochs."""
-    from localnet.calls import CallContext
-    from localnet.calls.subnets import register_network
-    from localnet.state import Neuron, stake_key
+    from wmnet.localnet.calls import CallContext
+    from wmnet.localnet.calls.subnets import register_network
+    from wmnet.localnet.state import Neuron, stake_key
 
     alice = dev_keypair("//Alice").ss58_address
     with chain.lock:
@@ -44,7 +44,7 @@ def bench_clock(blocks: int = 2_000, neurons: int = 256, realtime_seconds: float
         elapsed = time.perf_counter() - start
         # One signed transfer per sealed block: the submit path's cost.
         alice, bob = dev_keypair("//Alice"), dev_keypair("//Bob")
-        from localnet.codec import ComposedCall
+        from wmnet.localnet.codec import ComposedCall
 
         call = ComposedCall(
             "Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": 10**6}

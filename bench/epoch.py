@@ -14,7 +14,7 @@ import time
 
 import numpy as np
 
-from localnet.yuma import U16_MAX, EpochInput, YumaParams, run_epoch
+from wmnet.localnet.yuma import U16_MAX, EpochInput, YumaParams, run_epoch
 
 
 def random_epoch_input(n: int = 256, validators: int = 64, seed: int = 0) -> EpochInput:

@@ -69,9 +69,9 @@ def _peak(device: str) -> float | None:
 
 
 def _load_model(resolution: int, model_id: str | None, device: str):
-    from worldmodel.checkpoint import ModelRegistry, default_model_id
-    from worldmodel.config import ModelConfig
-    from worldmodel.model import WorldModel
+    from wmnet.worldmodel.checkpoint import ModelRegistry, default_model_id
+    from wmnet.worldmodel.config import ModelConfig
+    from wmnet.worldmodel.model import WorldModel
 
     mid = model_id or default_model_id()
     model = ModelRegistry().load(mid, device)
@@ -86,13 +86,19 @@ def _load_model(resolution: int, model_id: str | None, device: str):
 
 
 def run_bench(
-    *, device: str = "auto", resolution: int = 32, contexts: int = 16, context: int = 4,
-    horizon: int = 12, model_id: str | None = None, skip: tuple[str, ...] = (),
+    *,
+    device: str = "auto",
+    resolution: int = 32,
+    contexts: int = 16,
+    context: int = 4,
+    horizon: int = 12,
+    model_id: str | None = None,
+    skip: tuple[str, ...] = (),
     seed: int = 7_000_001,
 ) -> dict:
-    from worldmodel.data import make_episodes
-    from worldmodel.quant import quantize
-    from worldmodel.rollout import RolloutOptions, rollout
+    from wmnet.worldmodel.data import make_episodes
+    from wmnet.worldmodel.quant import quantize
+    from wmnet.worldmodel.rollout import RolloutOptions, rollout
 
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -116,8 +122,13 @@ def run_bench(
         frames = []
         for i in range(0, total, bs):
             sl = slice(i, i + bs)
-            r = rollout(m, eps.frames[sl, :context], eps.actions[sl, : context - 1],
-                        eps.actions[sl, context - 1 :], opts)
+            r = rollout(
+                m,
+                eps.frames[sl, :context],
+                eps.actions[sl, : context - 1],
+                eps.actions[sl, context - 1 :],
+                opts,
+            )
             frames.append(r.frames)
         return torch.cat(frames).numpy()
 
@@ -137,14 +148,23 @@ def run_bench(
         flops = _count_flops(lambda v=v: run(v, n=1)) / horizon
         if naive_fps is None:
             naive_fps, naive_err = fps, err
-        rows.append(VariantResult(
-            name=v.name, kv_cache=v.kv_cache, batch=contexts if v.batched else 1,
-            sparse=v.sparse, precision=v.precision, seconds=secs, frames_per_s=fps,
-            speedup=fps / naive_fps, error_mse=err,
-            error_increase_pct=100.0 * (err / naive_err - 1.0),
-            flops_per_frame=flops, achieved_flops=flops * fps,
-            mfu=None if peak is None else flops * fps / peak,
-        ))
+        rows.append(
+            VariantResult(
+                name=v.name,
+                kv_cache=v.kv_cache,
+                batch=contexts if v.batched else 1,
+                sparse=v.sparse,
+                precision=v.precision,
+                seconds=secs,
+                frames_per_s=fps,
+                speedup=fps / naive_fps,
+                error_mse=err,
+                error_increase_pct=100.0 * (err / naive_err - 1.0),
+                flops_per_frame=flops,
+                achieved_flops=flops * fps,
+                mfu=None if peak is None else flops * fps / peak,
+            )
+        )
     combined = next((r for r in rows if r.name == "combined"), rows[-1])
     return {
         "device": device if device == "cpu" else torch.cuda.get_device_name(),
@@ -152,7 +172,9 @@ def run_bench(
         "resolution": resolution,
         "model_id": mid,
         "trained_model": trained,
-        "contexts": contexts, "context": context, "horizon": horizon,
+        "contexts": contexts,
+        "context": context,
+        "horizon": horizon,
         "peak_flops": peak,
         "variants": [asdict(r) for r in rows],
         "speedup": combined.speedup,

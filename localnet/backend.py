@@ -10,10 +10,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Protocol
 
-from localnet.chain import Chain, Receipt
-from localnet.codec import SignedExtrinsic
-from localnet.runtime_api import RUNTIME
-from localnet.storage import MAP_READERS, READERS
+from wmnet.localnet.chain import Chain, Receipt
+from wmnet.localnet.codec import SignedExtrinsic
+from wmnet.localnet.runtime_api import RUNTIME
+from wmnet.localnet.storage import MAP_READERS, READERS
 
 
 class UnknownItem(LookupError):

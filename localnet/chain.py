@@ -19,21 +19,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from localnet.calls import HANDLERS, CallContext, load_all
-from localnet.codec import ComposedCall, SignedExtrinsic
-from localnet.epoch import EpochRecord, is_epoch_block, run_subnet_epoch
-from localnet.error_codes import docs_for, module_error_payload
-from localnet.errors import DispatchError, InvalidTransaction
-from localnet.keys import dev_keypair, verify_signature
-from localnet.params import (
+from wmnet.localnet.calls import HANDLERS, CallContext, load_all
+from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
+from wmnet.localnet.epoch import EpochRecord, is_epoch_block, run_subnet_epoch
+from wmnet.localnet.error_codes import docs_for, module_error_payload
+from wmnet.localnet.errors import DispatchError, InvalidTransaction
+from wmnet.localnet.keys import dev_keypair, verify_signature
+from wmnet.localnet.params import (
     BASE_FEE_RAO,
     DEV_ACCOUNTS,
     DEV_BALANCE_RAO,
     FAST_BLOCK_TIME,
     SUDO_URI,
 )
-from localnet.state import ChainState
-from localnet.store import BlockRow, ChainStore
+from wmnet.localnet.state import ChainState
+from wmnet.localnet.store import BlockRow, ChainStore
 
 load_all()
 

@@ -7,8 +7,8 @@ is split equally between the subnets that have called start_call.
 
 from __future__ import annotations
 
-from localnet.params import BLOCK_EMISSION_RAO
-from localnet.state import ChainState, Subnet
+from wmnet.localnet.params import BLOCK_EMISSION_RAO
+from wmnet.localnet.state import ChainState, Subnet
 
 
 def emitting_subnets(state: ChainState, block: int) -> list[Subnet]:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from localnet.emission import pending_emission
-from localnet.params import SUBNET_OWNER_CUT_U16, U16_MAX
-from localnet.state import ChainState, Subnet, stake_key
-from localnet.yuma import EpochInput, YumaParams, run_epoch, split_emission
+from wmnet.localnet.emission import pending_emission
+from wmnet.localnet.params import SUBNET_OWNER_CUT_U16, U16_MAX
+from wmnet.localnet.state import ChainState, Subnet, stake_key
+from wmnet.localnet.yuma import EpochInput, YumaParams, run_epoch, split_emission
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from typing import Any
 
 from bittensor._generated.errors import ERRORS
 
-from localnet.errors import DispatchError
+from wmnet.localnet.errors import DispatchError
 
 
 @lru_cache(maxsize=1)

@@ -11,9 +11,9 @@ import os
 
 import bittensor as bt
 
-from localnet.remote import HttpBackend
-from localnet.server import DEFAULT_HOST, DEFAULT_PORT
-from localnet.substrate import LocalnetSubstrate
+from wmnet.localnet.remote import HttpBackend
+from wmnet.localnet.server import DEFAULT_HOST, DEFAULT_PORT
+from wmnet.localnet.substrate import LocalnetSubstrate
 
 DEFAULT_NETWORK = "localnet"
 

@@ -1,7 +1,7 @@
 """Genesis constants and subnet hyperparameter defaults of the local chain.
 
 Values follow subtensor's fast-runtime localnet (`subtensor-localnet:devnet`)
-where REFERENCE.md names them; the rest are subtensor's pallet defaults.
+(the `subtensor-localnet` image, fast-blocks runtime); the rest are subtensor's pallet defaults.
 Storage names are subtensor's own, so reads by name work unchanged.
 """
 

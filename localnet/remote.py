@@ -6,9 +6,9 @@ from typing import Any
 
 import httpx
 
-from localnet.backend import UnknownItem
-from localnet.chain import Receipt
-from localnet.codec import SignedExtrinsic, decode_value, encode_value
+from wmnet.localnet.backend import UnknownItem
+from wmnet.localnet.chain import Receipt
+from wmnet.localnet.codec import SignedExtrinsic, decode_value, encode_value
 
 
 class LocalnetUnavailable(ConnectionError):

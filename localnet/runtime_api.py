@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from localnet.emission import pending_emission
-from localnet.params import RAO_PER_TAO
-from localnet.state import ChainState, Neuron, Subnet, parse_stake_key
+from wmnet.localnet.emission import pending_emission
+from wmnet.localnet.params import RAO_PER_TAO
+from wmnet.localnet.state import ChainState, Neuron, Subnet, parse_stake_key
 
 RuntimeFn = Callable[[ChainState, Any], Any]
 RUNTIME: dict[tuple[str, str], RuntimeFn] = {}

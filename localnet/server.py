@@ -16,10 +16,10 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel, Field
 
-from localnet.backend import InProcessBackend, UnknownItem
-from localnet.chain import Chain
-from localnet.codec import SignedExtrinsic, decode_value, encode_value
-from localnet.errors import InvalidTransaction
+from wmnet.localnet.backend import InProcessBackend, UnknownItem
+from wmnet.localnet.chain import Chain
+from wmnet.localnet.codec import SignedExtrinsic, decode_value, encode_value
+from wmnet.localnet.errors import InvalidTransaction
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9946

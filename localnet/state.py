@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from localnet.params import DEFAULT_HYPERPARAMS
+from wmnet.localnet.params import DEFAULT_HYPERPARAMS
 
 
 class Account(BaseModel):

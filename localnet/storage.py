@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from localnet.emission import pending_emission
-from localnet.params import DEFAULT_HYPERPARAMS, MEV_KEY_BYTES, SUBNET_OWNER_CUT_U16
-from localnet.state import ChainState, Subnet, parse_stake_key, stake_key
+from wmnet.localnet.emission import pending_emission
+from wmnet.localnet.params import DEFAULT_HYPERPARAMS, MEV_KEY_BYTES, SUBNET_OWNER_CUT_U16
+from wmnet.localnet.state import ChainState, Subnet, parse_stake_key, stake_key
 
 GLOBAL_MAX_SUBNET_COUNT = 4096
 Reader = Callable[[ChainState, list[Any]], Any]
@@ -271,7 +271,7 @@ for _item in ("Weights", "Bonds"):
 
 
 def _timelocked(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
-    from localnet.calls.weights import epoch_index
+    from wmnet.localnet.calls.weights import epoch_index
 
     subnet = _subnet(state, params)
     if subnet is None:
@@ -351,7 +351,7 @@ def _pending_epoch_at(state: ChainState, params: list[Any]) -> Any:
 
 @reader("SubtensorModule", "SubnetEpochIndex")
 def _subnet_epoch_index(state: ChainState, params: list[Any]) -> Any:
-    from localnet.calls.weights import epoch_index
+    from wmnet.localnet.calls.weights import epoch_index
 
     subnet = _subnet(state, params)
     return epoch_index(subnet, state.block) if subnet else 0

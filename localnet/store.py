@@ -16,8 +16,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from localnet.epoch import EpochRecord
-from localnet.state import ChainState
+from wmnet.localnet.epoch import EpochRecord
+from wmnet.localnet.state import ChainState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);

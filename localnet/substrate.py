@@ -19,10 +19,10 @@ from bittensor._transport.utils.receipt import nested_dispatch_error
 from bittensor.balance import Balance
 from bittensor.result import ChainError, ExtrinsicResult, chain_error_from_dispatch
 
-from localnet.backend import ChainBackend, UnknownItem
-from localnet.chain import Receipt, fee_for
-from localnet.codec import ComposedCall, SignedExtrinsic
-from localnet.params import EXISTENTIAL_DEPOSIT_RAO, MEV_KEY_BYTES
+from wmnet.localnet.backend import ChainBackend, UnknownItem
+from wmnet.localnet.chain import Receipt, fee_for
+from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
+from wmnet.localnet.params import EXISTENTIAL_DEPOSIT_RAO, MEV_KEY_BYTES
 
 _CONSTANTS: dict[tuple[str, str], Any] = {
     ("Balances", "ExistentialDeposit"): EXISTENTIAL_DEPOSIT_RAO,
@@ -310,7 +310,7 @@ def result_from_receipt(receipt: Receipt) -> ExtrinsicResult:
 
 def result_from_events(row: dict, index: int, events: list[dict]) -> ExtrinsicResult:
     """Rebuild an included extrinsic's outcome from its block's events."""
-    from localnet.error_codes import name_of_payload
+    from wmnet.localnet.error_codes import name_of_payload
 
     extrinsic_id = f"{row['number']}-{index:04d}"
     for record in events:

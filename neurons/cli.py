@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import typer
 
-from neurons.cmd_bench import app as bench_app
-from neurons.cmd_demo import demo
-from neurons.cmd_localnet import app as localnet_app
-from neurons.cmd_model import app as model_app
-from neurons.cmd_subnet import app as subnet_app
+from wmnet.neurons.cmd_bench import app as bench_app
+from wmnet.neurons.cmd_demo import demo
+from wmnet.neurons.cmd_localnet import app as localnet_app
+from wmnet.neurons.cmd_model import app as model_app
+from wmnet.neurons.cmd_subnet import app as subnet_app
 
 app = typer.Typer(
     name="wmnet",

@@ -31,8 +31,8 @@ def epoch(
     import os
     import platform
 
-    from bench.clock import bench_clock
-    from bench.epoch import bench_epoch
+    from wmnet.bench.clock import bench_clock
+    from wmnet.bench.epoch import bench_epoch
 
     result = bench_epoch(n=uids, validators=validators, repeats=repeats)
     result.update(bench_clock(neurons=uids))
@@ -57,7 +57,8 @@ def rollout_bench(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     resolution: int = typer.Option(
-        32, "--resolution",
+        32,
+        "--resolution",
         help="Frame side. Other than the shipped model's 32: random weights (speed only).",
     ),
     contexts: int = typer.Option(16, "--contexts", help="Rollouts (B); batched variants run all."),
@@ -71,14 +72,20 @@ def rollout_bench(
 
     import torch
 
-    from bench.rollout import run_bench
+    from wmnet.bench.rollout import run_bench
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("--device must be auto, cpu or cuda")
     if threads:
         torch.set_num_threads(threads)
-    res = run_bench(device=device, resolution=resolution, contexts=contexts, context=context,
-                    horizon=horizon, model_id=model_id or None)
+    res = run_bench(
+        device=device,
+        resolution=resolution,
+        contexts=contexts,
+        context=context,
+        horizon=horizon,
+        model_id=model_id or None,
+    )
     if res["device"] == "cpu":
         res["cpu_model"] = _cpu_model()
     if json_out:
@@ -87,18 +94,35 @@ def rollout_bench(
     from rich.console import Console
     from rich.table import Table
 
-    title = (f"rollout bench on {res.get('cpu_model') or res['device']} "
-             f"({res['threads']} threads), {resolution}x{resolution}, "
-             f"B={contexts}, context {context}, horizon {horizon}")
+    title = (
+        f"rollout bench on {res.get('cpu_model') or res['device']} "
+        f"({res['threads']} threads), {resolution}x{resolution}, "
+        f"B={contexts}, context {context}, horizon {horizon}"
+    )
     table = Table(title=title)
-    for col in ("variant", "frames/s", "speedup", "frame MSE", "error vs naive", "GFLOP/frame",
-                "GFLOP/s", "MFU"):
+    for col in (
+        "variant",
+        "frames/s",
+        "speedup",
+        "frame MSE",
+        "error vs naive",
+        "GFLOP/frame",
+        "GFLOP/s",
+        "MFU",
+    ):
         table.add_column(col, justify="right")
     for v in res["variants"]:
         mfu = "-" if v["mfu"] is None else f"{100 * v['mfu']:.2f}%"
-        table.add_row(v["name"], f"{v['frames_per_s']:.1f}", f"{v['speedup']:.2f}x",
-                      f"{v['error_mse']:.5f}", f"{v['error_increase_pct']:+.2f}%",
-                      f"{v['flops_per_frame'] / 1e9:.3f}", f"{v['achieved_flops'] / 1e9:.1f}", mfu)
+        table.add_row(
+            v["name"],
+            f"{v['frames_per_s']:.1f}",
+            f"{v['speedup']:.2f}x",
+            f"{v['error_mse']:.5f}",
+            f"{v['error_increase_pct']:+.2f}%",
+            f"{v['flops_per_frame'] / 1e9:.3f}",
+            f"{v['achieved_flops'] / 1e9:.1f}",
+            mfu,
+        )
     Console().print(table)
     if not res["trained_model"]:
         typer.echo("note: no trained checkpoint at this resolution; errors are not meaningful")

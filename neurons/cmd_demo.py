@@ -12,17 +12,17 @@ from typing import Any
 
 import typer
 
-from neurons.output import console, print_json, print_metagraph
+from wmnet.neurons.output import console, print_json, print_metagraph
 
 
 async def _run(miners: int, tempos: int) -> dict[str, Any]:
     import bittensor as bt
 
-    from localnet.backend import InProcessBackend
-    from localnet.chain import Chain
-    from localnet.substrate import LocalnetSubstrate
-    from localnet.test_subnet import configure_for_tests
-    from neurons.wallets import load_wallet
+    from wmnet.localnet.backend import InProcessBackend
+    from wmnet.localnet.chain import Chain
+    from wmnet.localnet.substrate import LocalnetSubstrate
+    from wmnet.localnet.test_subnet import configure_for_tests
+    from wmnet.neurons.wallets import load_wallet
 
     chain = Chain()
     owner = load_wallet("//Alice", "owner")

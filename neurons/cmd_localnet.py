@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from neurons.output import console, fail, print_json, print_table
+from wmnet.neurons.output import console, fail, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -26,8 +26,8 @@ def up(
     manual: bool = typer.Option(False, help="No clock: seal a block per submission (tests)."),
 ) -> None:
     """Serve the local chain on loopback until interrupted."""
-    from localnet.chain import Chain
-    from localnet.server import DEFAULT_HOST, check_bind, serve
+    from wmnet.localnet.chain import Chain
+    from wmnet.localnet.server import DEFAULT_HOST, check_bind, serve
 
     explicit = host is not None
     bind = host or os.environ.get("WMNET_LOCALNET_HOST", DEFAULT_HOST)
@@ -52,7 +52,7 @@ def up(
 
 
 async def _status(network: str) -> dict:
-    from localnet.network import client_for
+    from wmnet.localnet.network import client_for
 
     async with client_for(network) as client:
         head = await client.block()

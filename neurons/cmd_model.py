@@ -10,7 +10,7 @@ from pathlib import Path
 
 import typer
 
-from neurons.output import fail
+from wmnet.neurons.output import fail
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -45,15 +45,15 @@ def train_cmd(
     """Train a world model (resumable: re-run the same command to continue)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from worldmodel.checkpoint import save_checkpoint
-    from worldmodel.config import ModelConfig
-    from worldmodel.data import make_episodes
-    from worldmodel.train import TrainConfig, train
+    from wmnet.worldmodel.checkpoint import save_checkpoint
+    from wmnet.worldmodel.config import ModelConfig
+    from wmnet.worldmodel.data import make_episodes
+    from wmnet.worldmodel.train import TrainConfig, train
 
     n_actions = make_episodes(env, 1, 1, seed, resolution).n_actions
     start = None
     if init:
-        from worldmodel.checkpoint import CheckpointError, ModelRegistry
+        from wmnet.worldmodel.checkpoint import CheckpointError, ModelRegistry
 
         try:
             start = ModelRegistry([*init_dir] or None).load(init)
@@ -61,29 +61,59 @@ def train_cmd(
             fail(str(error))
         mcfg = start.cfg
     else:
-        mcfg = ModelConfig(env=env, resolution=resolution, n_actions=n_actions,
-                           downsample=downsample, d_model=d_model, n_layers=layers, n_heads=heads)
-    tcfg = TrainConfig(seed=seed, n_episodes=episodes, seq_len=seq_len, batch=batch,
-                       ae_steps=ae_steps, dyn_steps=dyn_steps, lr=lr, device=device,
-                       unroll=unroll)
+        mcfg = ModelConfig(
+            env=env,
+            resolution=resolution,
+            n_actions=n_actions,
+            downsample=downsample,
+            d_model=d_model,
+            n_layers=layers,
+            n_heads=heads,
+        )
+    tcfg = TrainConfig(
+        seed=seed,
+        n_episodes=episodes,
+        seq_len=seq_len,
+        batch=batch,
+        ae_steps=ae_steps,
+        dyn_steps=dyn_steps,
+        lr=lr,
+        device=device,
+        unroll=unroll,
+    )
     out.mkdir(parents=True, exist_ok=True)
     state = out / f"train-state-{name or env.replace(':', '-')}-seed{seed}.pt"
-    with Progress(TextColumn("[bold]train"), BarColumn(),
-                  TextColumn("{task.completed}/{task.total}"),
-                  TextColumn("loss {task.fields[loss]:.5f}"), TimeRemainingColumn(),
-                  disable=as_json) as progress:
+    with Progress(
+        TextColumn("[bold]train"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TextColumn("loss {task.fields[loss]:.5f}"),
+        TimeRemainingColumn(),
+        disable=as_json,
+    ) as progress:
         task = progress.add_task("train", total=tcfg.total_steps, loss=float("nan"))
         try:
-            result = train(mcfg, tcfg, state_path=state, init=start,
-                           on_step=lambda s, n, loss: progress.update(task, completed=s, loss=loss))
+            result = train(
+                mcfg,
+                tcfg,
+                state_path=state,
+                init=start,
+                on_step=lambda s, n, loss: progress.update(task, completed=s, loss=loss),
+            )
         except ValueError as error:
             # A state file from other settings: say so, and how to proceed.
-            fail(f"{error}. Re-run with the same options to resume that run, "
-                 f"or choose another --out (or --seed) to start a new one.")
+            fail(
+                f"{error}. Re-run with the same options to resume that run, "
+                f"or choose another --out (or --seed) to start a new one."
+            )
     info = save_checkpoint(result.model.cpu(), out, name or env.replace(":", "-"))
-    summary = {"model_id": info.model_id, "path": str(info.path), "steps": result.steps,
-               "resumed_from": result.resumed_from,
-               "final_loss": result.losses[-1] if result.losses else None}
+    summary = {
+        "model_id": info.model_id,
+        "path": str(info.path),
+        "steps": result.steps,
+        "resumed_from": result.resumed_from,
+        "final_loss": result.losses[-1] if result.losses else None,
+    }
     if as_json:
         typer.echo(json.dumps(summary))
     else:
@@ -103,15 +133,20 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Frame MSE/PSNR and object-position error vs the copy-last-frame baseline."""
-    from worldmodel.checkpoint import ModelRegistry, default_model_id
-    from worldmodel.evaluate import evaluate
-    from worldmodel.quant import quantize
-    from worldmodel.rollout import RolloutOptions
+    from wmnet.worldmodel.checkpoint import ModelRegistry, default_model_id
+    from wmnet.worldmodel.evaluate import evaluate
+    from wmnet.worldmodel.quant import quantize
+    from wmnet.worldmodel.rollout import RolloutOptions
 
     mid = model_id or default_model_id()
     model = quantize(ModelRegistry(list(checkpoint_dir)).load(mid), precision)
-    res = evaluate(model, n_episodes=episodes, context=context, horizon=horizon,
-                   options=RolloutOptions(sparse=not dense))
+    res = evaluate(
+        model,
+        n_episodes=episodes,
+        context=context,
+        horizon=horizon,
+        options=RolloutOptions(sparse=not dense),
+    )
     out = {"model_id": mid, "precision": precision, "sparse": not dense, **res.to_dict()}
     if as_json:
         typer.echo(json.dumps(out))
@@ -120,14 +155,30 @@ def eval_cmd(
     from rich.table import Table
 
     table = Table(title=f"model {mid[:12]} on {episodes} held-out episodes")
-    for col in ("step", "MSE", "baseline MSE", "PSNR", "baseline PSNR", "pos err px",
-                "baseline pos px"):
+    for col in (
+        "step",
+        "MSE",
+        "baseline MSE",
+        "PSNR",
+        "baseline PSNR",
+        "pos err px",
+        "baseline pos px",
+    ):
         table.add_column(col, justify="right")
     for t in range(horizon):
         pos = "-" if res.pos_err_px is None else f"{res.pos_err_px[t]:.2f}"
         bpos = "-" if res.baseline_pos_err_px is None else f"{res.baseline_pos_err_px[t]:.2f}"
-        table.add_row(str(t + 1), f"{res.mse[t]:.5f}", f"{res.baseline_mse[t]:.5f}",
-                      f"{res.psnr[t]:.2f}", f"{res.baseline_psnr[t]:.2f}", pos, bpos)
+        table.add_row(
+            str(t + 1),
+            f"{res.mse[t]:.5f}",
+            f"{res.baseline_mse[t]:.5f}",
+            f"{res.psnr[t]:.2f}",
+            f"{res.baseline_psnr[t]:.2f}",
+            pos,
+            bpos,
+        )
     Console().print(table)
-    typer.echo(f"mean MSE {res.mean_mse:.5f} vs baseline {res.mean_baseline_mse:.5f}; "
-               f"beats baseline: {res.beats_baseline}")
+    typer.echo(
+        f"mean MSE {res.mean_mse:.5f} vs baseline {res.mean_baseline_mse:.5f}; "
+        f"beats baseline: {res.beats_baseline}"
+    )

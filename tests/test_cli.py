@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-WMNET = [sys.executable, "-m", "neurons.cli"]
+WMNET = [sys.executable, "-m", "wmnet.neurons.cli"]
 
 
 def _run(*args: str, tmp_path) -> subprocess.CompletedProcess:

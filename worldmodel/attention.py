@@ -23,7 +23,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from worldmodel.config import ModelConfig
+from wmnet.worldmodel.config import ModelConfig
 
 
 @dataclass(frozen=True)
@@ -68,9 +68,16 @@ def dense_mask(cfg: ModelConfig, spec: MaskSpec, device: str) -> torch.Tensor | 
     q = _token_meta(cfg, spec.n_q, spec.q_offset, dev)
     k = _token_meta(cfg, spec.n_k, 0, dev)
     mask = _allowed(
-        cfg, spec.sparse,
-        q[0][:, None], q[1][:, None], q[2][:, None], q[3][:, None],
-        k[0][None, :], k[1][None, :], k[2][None, :], k[3][None, :],
+        cfg,
+        spec.sparse,
+        q[0][:, None],
+        q[1][:, None],
+        q[2][:, None],
+        q[3][:, None],
+        k[0][None, :],
+        k[1][None, :],
+        k[2][None, :],
+        k[3][None, :],
     )
     return None if bool(mask.all()) else mask
 
@@ -97,14 +104,19 @@ def flex_block_mask(cfg: ModelConfig, spec: MaskSpec, device: str):
     kf, kr, kc, kg = _token_meta(cfg, spec.n_k, 0, dev)
 
     def mask_mod(b, h, qi, ki):
-        return _allowed(cfg, spec.sparse, qf[qi], qr[qi], qc[qi], qg[qi],
-                        kf[ki], kr[ki], kc[ki], kg[ki])
+        return _allowed(
+            cfg, spec.sparse, qf[qi], qr[qi], qc[qi], qg[qi], kf[ki], kr[ki], kc[ki], kg[ki]
+        )
 
     return create_block_mask(mask_mod, None, None, qf.numel(), kf.numel(), device=device)
 
 
 def attend(
-    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, cfg: ModelConfig, spec: MaskSpec,
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    cfg: ModelConfig,
+    spec: MaskSpec,
     backend: str = "auto",
 ) -> torch.Tensor:
     """Attention over ``(B, heads, L, head_dim)`` tensors under the pattern ``spec``.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from worldmodel.config import ModelConfig
+from wmnet.worldmodel.config import ModelConfig
 
 
 class Encoder(nn.Module):

@@ -21,8 +21,8 @@ import torch
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from worldmodel.config import ModelConfig
-from worldmodel.model import WorldModel
+from wmnet.worldmodel.config import ModelConfig
+from wmnet.worldmodel.model import WorldModel
 
 FORMAT = "wmnet-worldmodel-v1"
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
@@ -61,8 +61,7 @@ def save_checkpoint(
     # One metadata key only: safetensors keeps metadata in a Rust HashMap, whose
     # iteration order (and so the file's bytes and id) varies between saves when there
     # are several keys (measured). One key, with sorted JSON inside, is byte-stable.
-    meta = json.dumps({"format": FORMAT, "config": json.loads(model.cfg.to_json())},
-                      sort_keys=True)
+    meta = json.dumps({"format": FORMAT, "config": json.loads(model.cfg.to_json())}, sort_keys=True)
     data = st_save(tensors, metadata={"wmnet": meta})
     model_id = hashlib.sha256(data).hexdigest()
     path = directory / f"{name}-{model_id[:12]}.safetensors"

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from worldmodel.attention import MaskSpec, attend
-from worldmodel.config import ModelConfig
+from wmnet.worldmodel.attention import MaskSpec, attend
+from wmnet.worldmodel.config import ModelConfig
 
 _ROPE_BASE = 100.0  # rollouts are tens of frames, not thousands of tokens
 
@@ -72,8 +72,14 @@ class Block(nn.Module):
         self.act = nn.GELU()
 
     def forward(
-        self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, cfg: ModelConfig,
-        spec: MaskSpec, past: tuple[torch.Tensor, torch.Tensor] | None, backend: str,
+        self,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        cfg: ModelConfig,
+        spec: MaskSpec,
+        past: tuple[torch.Tensor, torch.Tensor] | None,
+        backend: str,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, n, d = x.shape
         hd = d // self.n_heads
@@ -116,8 +122,14 @@ class Dynamics(nn.Module):
         return x.reshape(b, t * self.cfg.tokens_per_frame, -1)
 
     def forward(
-        self, z: torch.Tensor, actions: torch.Tensor, *, sparse: bool,
-        start_frame: int = 0, cache: KVCache | None = None, backend: str = "auto",
+        self,
+        z: torch.Tensor,
+        actions: torch.Tensor,
+        *,
+        sparse: bool,
+        start_frame: int = 0,
+        cache: KVCache | None = None,
+        backend: str = "auto",
     ) -> torch.Tensor:
         """Predict z_{t+1} for every input frame t (teacher forcing over ``z``).
 

@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from worldmodel.data import HELDOUT_SEED_OFFSET, make_episodes
-from worldmodel.model import WorldModel
-from worldmodel.rollout import RolloutOptions, rollout
+from wmnet.worldmodel.data import HELDOUT_SEED_OFFSET, make_episodes
+from wmnet.worldmodel.model import WorldModel
+from wmnet.worldmodel.rollout import RolloutOptions, rollout
 
 
 @dataclass
@@ -67,8 +67,13 @@ def evaluate(
     preds = []
     for i in range(0, n_episodes, batch):
         sl = slice(i, i + batch)
-        res = rollout(model, eps.frames[sl, :context], eps.actions[sl, : context - 1],
-                      eps.actions[sl, context - 1 :], options)
+        res = rollout(
+            model,
+            eps.frames[sl, :context],
+            eps.actions[sl, : context - 1],
+            eps.actions[sl, context - 1 :],
+            options,
+        )
         preds.append(res.frames.numpy())
     pred_u8 = np.concatenate(preds)
     pred = pred_u8.astype(np.float64) / 255.0
@@ -77,7 +82,7 @@ def evaluate(
     base = ((last - truth) ** 2).mean(axis=(0, 2, 3, 4))
     pos = base_pos = None
     if eps.positions is not None:
-        from worldmodel.envs.ballworld import estimate_positions
+        from wmnet.worldmodel.envs.ballworld import estimate_positions
 
         true_pos = eps.positions[:, context:]  # (N, T, K, 2)
         est = estimate_positions(pred_u8, true_pos.shape[2])
@@ -85,14 +90,19 @@ def evaluate(
         last_pos = eps.positions[:, context - 1 : context]
         base_pos = np.linalg.norm(last_pos - true_pos, axis=-1).mean(axis=(0, 2))
     return EvalResult(
-        n_episodes=n_episodes, context=context, horizon=horizon,
-        mse=[float(x) for x in mse], baseline_mse=[float(x) for x in base],
-        psnr=[_psnr(x) for x in mse], baseline_psnr=[_psnr(x) for x in base],
-        mean_mse=float(mse.mean()), mean_baseline_mse=float(base.mean()),
-        mean_psnr=_psnr(float(mse.mean())), mean_baseline_psnr=_psnr(float(base.mean())),
+        n_episodes=n_episodes,
+        context=context,
+        horizon=horizon,
+        mse=[float(x) for x in mse],
+        baseline_mse=[float(x) for x in base],
+        psnr=[_psnr(x) for x in mse],
+        baseline_psnr=[_psnr(x) for x in base],
+        mean_mse=float(mse.mean()),
+        mean_baseline_mse=float(base.mean()),
+        mean_psnr=_psnr(float(mse.mean())),
+        mean_baseline_psnr=_psnr(float(base.mean())),
         pos_err_px=None if pos is None else [float(x) for x in pos],
         baseline_pos_err_px=None if base_pos is None else [float(x) for x in base_pos],
         mean_pos_err_px=None if pos is None else float(pos.mean()),
         mean_baseline_pos_err_px=None if base_pos is None else float(base_pos.mean()),
     )
-

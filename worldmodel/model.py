@@ -6,9 +6,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from worldmodel.autoencoder import AutoEncoder
-from worldmodel.config import ModelConfig
-from worldmodel.dynamics import Dynamics, KVCache
+from wmnet.worldmodel.autoencoder import AutoEncoder
+from wmnet.worldmodel.config import ModelConfig
+from wmnet.worldmodel.dynamics import Dynamics, KVCache
 
 
 def as_tensor(x: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
@@ -54,8 +54,9 @@ class WorldModel(nn.Module):
             raise ValueError(f"float {name} must lie in [0, 1]")
         return x.to(self.device, torch.float32)
 
-    def check_actions(self, actions: np.ndarray | torch.Tensor, shape: tuple[int, ...],
-                      name: str = "actions") -> torch.Tensor:
+    def check_actions(
+        self, actions: np.ndarray | torch.Tensor, shape: tuple[int, ...], name: str = "actions"
+    ) -> torch.Tensor:
         a = as_tensor(actions, name)
         if a.is_floating_point() or a.is_complex() or a.dtype == torch.bool:
             raise ValueError(f"{name} must be integers, got {a.dtype}")
@@ -68,8 +69,9 @@ class WorldModel(nn.Module):
             )
         return a.to(self.device, torch.int64)
 
-    def check_latents(self, latents: np.ndarray | torch.Tensor,
-                      name: str = "latents") -> torch.Tensor:
+    def check_latents(
+        self, latents: np.ndarray | torch.Tensor, name: str = "latents"
+    ) -> torch.Tensor:
         z = as_tensor(latents, name)
         c, g = self.cfg.latent_channels, self.cfg.grid
         if z.dim() != 5 or tuple(z.shape[2:]) != (c, g, g):
@@ -92,9 +94,17 @@ class WorldModel(nn.Module):
         b, t = z.shape[:2]
         return self.ae.decoder(z.flatten(0, 1)).unflatten(0, (b, t))
 
-    def predict(self, z: torch.Tensor, actions: torch.Tensor, *, sparse: bool,
-                start_frame: int = 0, cache: KVCache | None = None,
-                backend: str = "auto") -> torch.Tensor:
+    def predict(
+        self,
+        z: torch.Tensor,
+        actions: torch.Tensor,
+        *,
+        sparse: bool,
+        start_frame: int = 0,
+        cache: KVCache | None = None,
+        backend: str = "auto",
+    ) -> torch.Tensor:
         """Next-latent predictions for each frame of ``z`` (see :meth:`Dynamics.forward`)."""
-        return self.dynamics(z, actions, sparse=sparse, start_frame=start_frame, cache=cache,
-                             backend=backend)
+        return self.dynamics(
+            z, actions, sparse=sparse, start_frame=start_frame, cache=cache, backend=backend
+        )

@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from worldmodel.model import WorldModel
+from wmnet.worldmodel.model import WorldModel
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
 
@@ -35,8 +35,9 @@ class Int8Linear(nn.Module):
         super().__init__()
         w = linear.weight.detach().float()
         scale = w.abs().amax(dim=1).clamp_min(1e-12) / 127.0
-        self.register_buffer("qweight", torch.round(w / scale[:, None]).clamp(-127, 127)
-                             .to(torch.int8))
+        self.register_buffer(
+            "qweight", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        )
         self.register_buffer("scale", scale)
         bias = linear.bias.detach().float() if linear.bias is not None else None
         self.register_buffer("bias", bias)

@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from worldmodel.dynamics import KVCache
-from worldmodel.model import WorldModel, as_tensor
+from wmnet.worldmodel.dynamics import KVCache
+from wmnet.worldmodel.model import WorldModel, as_tensor
 
 DIGEST_VERSION = "wmnet-latent-v1"
 DIGEST_BITS = 12
@@ -46,8 +46,10 @@ def latent_digest(z: torch.Tensor) -> str:
 
 def digests(latents: torch.Tensor) -> list[list[str]]:
     """``(B, T, c, g, g)`` -> ``[B][T]`` digests."""
-    return [[latent_digest(latents[b, t]) for t in range(latents.shape[1])]
-            for b in range(latents.shape[0])]
+    return [
+        [latent_digest(latents[b, t]) for t in range(latents.shape[1])]
+        for b in range(latents.shape[0])
+    ]
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,9 @@ def rollout(
     opts = options or RolloutOptions()
     frames = model.check_frames(context_frames, "context_frames")
     if frames.dim() != 5 or frames.shape[0] < 1 or frames.shape[1] < 1:
-        raise ValueError(f"context_frames must be (B, C, 3, H, W) with B, C >= 1, "
-                         f"got {tuple(frames.shape)}")
+        raise ValueError(
+            f"context_frames must be (B, C, 3, H, W) with B, C >= 1, got {tuple(frames.shape)}"
+        )
     b, c = frames.shape[:2]
     acts = as_tensor(actions, "actions")
     if acts.dim() != 2 or acts.shape[0] != b or acts.shape[1] < 1:
@@ -113,13 +116,19 @@ def rollout(
     preds: list[torch.Tensor] = []
     if opts.kv_cache:
         cache = KVCache()
-        out = model.predict(z_ctx, all_acts[:, :c], sparse=opts.sparse, cache=cache,
-                            backend=opts.backend)
+        out = model.predict(
+            z_ctx, all_acts[:, :c], sparse=opts.sparse, cache=cache, backend=opts.backend
+        )
         z = out[:, -1]
         preds.append(z)
         for j in range(1, t_steps):
-            z = model.predict(z[:, None], all_acts[:, c - 1 + j : c + j], sparse=opts.sparse,
-                              cache=cache, backend=opts.backend)[:, 0]
+            z = model.predict(
+                z[:, None],
+                all_acts[:, c - 1 + j : c + j],
+                sparse=opts.sparse,
+                cache=cache,
+                backend=opts.backend,
+            )[:, 0]
             preds.append(z)
     else:
         history = z_ctx
@@ -137,14 +146,16 @@ def rollout(
     )
 
 
-def _recompute_next(model: WorldModel, history: torch.Tensor, acts: torch.Tensor,
-                    sparse: bool, backend: str) -> torch.Tensor:
+def _recompute_next(
+    model: WorldModel, history: torch.Tensor, acts: torch.Tensor, sparse: bool, backend: str
+) -> torch.Tensor:
     """z_{t+1} from z_0..z_t without a cache, using only the frames that can matter."""
     n = history.shape[1]
     keep = model.cfg.receptive_frames(sparse) or n
     start = max(0, n - keep)
-    out = model.predict(history[:, start:], acts[:, start:], sparse=sparse, start_frame=start,
-                        backend=backend)
+    out = model.predict(
+        history[:, start:], acts[:, start:], sparse=sparse, start_frame=start, backend=backend
+    )
     return out[:, -1]
 
 

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from worldmodel.config import ModelConfig
-from worldmodel.data import make_episodes
-from worldmodel.model import WorldModel
+from wmnet.worldmodel.config import ModelConfig
+from wmnet.worldmodel.data import make_episodes
+from wmnet.worldmodel.model import WorldModel
 
 
 @dataclass(frozen=True)
@@ -136,11 +136,13 @@ def train(
                 if isinstance(v, torch.Tensor) and k != "step":
                     st[k] = v.to(dev)
 
-    eps = make_episodes(model_cfg.env, cfg.n_episodes, cfg.episode_len, cfg.seed,
-                        model_cfg.resolution)
+    eps = make_episodes(
+        model_cfg.env, cfg.n_episodes, cfg.episode_len, cfg.seed, model_cfg.resolution
+    )
     if eps.n_actions != model_cfg.n_actions:
-        raise ValueError(f"env has {eps.n_actions} actions, model config says "
-                         f"{model_cfg.n_actions}")
+        raise ValueError(
+            f"env has {eps.n_actions} actions, model config says {model_cfg.n_actions}"
+        )
     frames = torch.from_numpy(eps.frames)
     actions = torch.from_numpy(eps.actions)
 
@@ -148,8 +150,17 @@ def train(
         if state_path is None:
             return
         tmp = f"{state_path}.tmp"
-        torch.save({"run_id": run_id, "model": model.state_dict(), "opt_ae": opt_ae.state_dict(),
-                    "opt_dyn": opt_dyn.state_dict(), "losses": result.losses, "step": step}, tmp)
+        torch.save(
+            {
+                "run_id": run_id,
+                "model": model.state_dict(),
+                "opt_ae": opt_ae.state_dict(),
+                "opt_dyn": opt_dyn.state_dict(),
+                "losses": result.losses,
+                "step": step,
+            },
+            tmp,
+        )
         os.replace(tmp, state_path)
 
     model.train()
@@ -180,7 +191,8 @@ def train(
                 loss = loss + F.mse_loss(pred, z[:, 1:])
                 if cfg.frame_loss_weight:
                     loss = loss + cfg.frame_loss_weight * object_weighted_mse(
-                        model.decode(pred), f[:, 1:], cfg.object_weight)
+                        model.decode(pred), f[:, 1:], cfg.object_weight
+                    )
             opt, phase = opt_dyn, (cfg.ae_steps, cfg.dyn_steps)
         for group in opt.param_groups:
             group["lr"] = _lr(step, phase[0], phase[1], cfg.lr)

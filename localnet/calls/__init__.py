@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from localnet.errors import DispatchError, InvalidTransaction
-from localnet.state import ChainState, Subnet
+from wmnet.localnet.errors import DispatchError, InvalidTransaction
+from wmnet.localnet.state import ChainState, Subnet
 
 ROOT = "<root>"
 
@@ -90,7 +90,7 @@ def as_u16_list(value: Any, name: str) -> list[int]:
 
 
 def as_address(value: Any, name: str) -> str:
-    from localnet.keys import is_ss58
+    from wmnet.localnet.keys import is_ss58
 
     if isinstance(value, dict) and "Id" in value:  # MultiAddress::Id
         value = value["Id"]
@@ -103,7 +103,7 @@ def as_address(value: Any, name: str) -> str:
 
 def load_all() -> None:
     """Import every handler module so its registrations run."""
-    from localnet.calls import (  # noqa: F401
+    from wmnet.localnet.calls import (  # noqa: F401
         admin,
         balances,
         mev,

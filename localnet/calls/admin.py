@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from localnet.calls import ROOT, CallContext, as_int, handler
-from localnet.errors import DispatchError, InvalidTransaction
-from localnet.params import ADMIN_SETTERS, OWNER_SETTABLE
+from wmnet.localnet.calls import ROOT, CallContext, as_int, handler
+from wmnet.localnet.errors import DispatchError, InvalidTransaction
+from wmnet.localnet.params import ADMIN_SETTERS, OWNER_SETTABLE
 
 
 def _authorize(ctx: CallContext, function: str, netuid: Any) -> None:
@@ -112,6 +112,6 @@ def sudo(ctx: CallContext, call: Any, **_: Any) -> None:
 
 def module_error(error: DispatchError) -> dict[str, Any]:
     """Encode a named failure as the decoded DispatchError a real node reports."""
-    from localnet.error_codes import module_error_payload
+    from wmnet.localnet.error_codes import module_error_payload
 
     return module_error_payload(error)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from localnet.calls import CallContext, as_address, as_int, handler
-from localnet.errors import DispatchError, InvalidTransaction
-from localnet.params import EXISTENTIAL_DEPOSIT_RAO
+from wmnet.localnet.calls import CallContext, as_address, as_int, handler
+from wmnet.localnet.errors import DispatchError, InvalidTransaction
+from wmnet.localnet.params import EXISTENTIAL_DEPOSIT_RAO
 
 
 def move_free(ctx: CallContext, source: str, dest: str, amount: int, *, keep_alive: bool) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from localnet.calls import CallContext, handler
-from localnet.errors import InvalidTransaction
+from wmnet.localnet.calls import CallContext, handler
+from wmnet.localnet.errors import InvalidTransaction
 
 # key_hash(16) || kem_len(2) || kem_ct(1088) || nonce(24) || aead tag(16)
 MIN_CIPHERTEXT_BYTES = 16 + 2 + 1088 + 24 + 16

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from localnet.calls import CallContext, as_address, handler
-from localnet.errors import DispatchError
-from localnet.state import Neuron, Subnet, stake_key
+from wmnet.localnet.calls import CallContext, as_address, handler
+from wmnet.localnet.errors import DispatchError
+from wmnet.localnet.state import Neuron, Subnet, stake_key
 
 
 def neuron_to_prune(subnet: Subnet, block: int) -> int | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from localnet.calls import CallContext, as_int, handler
-from localnet.errors import DispatchError
-from localnet.state import AxonInfo
+from wmnet.localnet.calls import CallContext, as_int, handler
+from wmnet.localnet.errors import DispatchError
+from wmnet.localnet.state import AxonInfo
 
 
 @handler("SubtensorModule", "serve_axon", "serve_axon_tls")

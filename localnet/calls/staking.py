@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from localnet.calls import CallContext, as_address, as_int, handler
-from localnet.errors import DispatchError
-from localnet.params import DEFAULT_MIN_STAKE_RAO, RAO_PER_TAO
-from localnet.state import stake_key
+from wmnet.localnet.calls import CallContext, as_address, as_int, handler
+from wmnet.localnet.errors import DispatchError
+from wmnet.localnet.params import DEFAULT_MIN_STAKE_RAO, RAO_PER_TAO
+from wmnet.localnet.state import stake_key
 
 ALPHA_PRICE_RAO = RAO_PER_TAO  # rao per alpha
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from localnet.calls import CallContext, as_address, as_int, handler
-from localnet.errors import DispatchError
-from localnet.params import (
+from wmnet.localnet.calls import CallContext, as_address, as_int, handler
+from wmnet.localnet.errors import DispatchError
+from wmnet.localnet.params import (
     MAX_SUBNETS,
     NETWORK_LOCK_REDUCTION_INTERVAL,
     NETWORK_MIN_LOCK_RAO,
     START_CALL_DELAY,
 )
-from localnet.state import ChainState, Neuron, Subnet, stake_key
+from wmnet.localnet.state import ChainState, Neuron, Subnet, stake_key
 
 
 def network_lock_cost(state: ChainState, block: int) -> int:
@@ -75,7 +75,7 @@ def start_call(ctx: CallContext, netuid: Any, **_: Any) -> None:
         raise DispatchError("FirstEmissionBlockNumberAlreadySet")
     if ctx.block < subnet.registered_at + START_CALL_DELAY:
         raise DispatchError("NeedWaitingMoreBlocksToStarCall")
-    from localnet.emission import settle_accruals
+    from wmnet.localnet.emission import settle_accruals
 
     # The emission share of every subnet changes now: settle what accrued so far.
     settle_accruals(ctx.state, ctx.block + 1)

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from localnet.calls import CallContext, as_int, as_u16_list, handler
-from localnet.errors import DispatchError, InvalidTransaction
-from localnet.params import U16_MAX
-from localnet.state import Subnet, TimelockedCommit
+from wmnet.localnet.calls import CallContext, as_int, as_u16_list, handler
+from wmnet.localnet.errors import DispatchError, InvalidTransaction
+from wmnet.localnet.params import U16_MAX
+from wmnet.localnet.state import Subnet, TimelockedCommit
 
 MAX_UNREVEALED_COMMITS = 10
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 import bittensor as bt
 import pytest
 
-from localnet.backend import InProcessBackend
-from localnet.chain import Chain
-from localnet.substrate import LocalnetSubstrate
-from localnet.test_subnet import configure_for_tests
-from neurons.wallets import DevWallet, load_wallet
+from wmnet.localnet.backend import InProcessBackend
+from wmnet.localnet.chain import Chain
+from wmnet.localnet.substrate import LocalnetSubstrate
+from wmnet.localnet.test_subnet import configure_for_tests
+from wmnet.neurons.wallets import DevWallet, load_wallet
 
 
 @pytest.fixture

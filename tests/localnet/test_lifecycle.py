@@ -5,8 +5,8 @@ from __future__ import annotations
 import bittensor as bt
 import pytest
 
-from localnet.params import RAO_PER_TAO, SUBNET_OWNER_CUT_U16, U16_MAX
 from tests.localnet.conftest import make_subnet, register_raw, wallet
+from wmnet.localnet.params import RAO_PER_TAO, SUBNET_OWNER_CUT_U16, U16_MAX
 
 pytestmark = pytest.mark.asyncio
 

@@ -7,9 +7,9 @@ import sqlite3
 
 import pytest
 
-from localnet.chain import Chain
-from localnet.codec import ComposedCall, SignedExtrinsic
-from localnet.keys import dev_keypair
+from wmnet.localnet.chain import Chain
+from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
+from wmnet.localnet.keys import dev_keypair
 
 
 def _transfer(chain: Chain, value: int) -> SignedExtrinsic:

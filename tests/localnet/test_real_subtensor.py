@@ -12,8 +12,8 @@ import os
 import bittensor as bt
 import pytest
 
-from localnet.test_subnet import configure_for_tests
 from tests.localnet.conftest import wallet
+from wmnet.localnet.test_subnet import configure_for_tests
 
 ENDPOINT = os.environ.get("WMNET_SUBTENSOR_ENDPOINT")
 pytestmark = [

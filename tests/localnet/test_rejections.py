@@ -5,8 +5,8 @@ from __future__ import annotations
 import bittensor as bt
 import pytest
 
-from localnet.codec import ComposedCall, SignedExtrinsic
 from tests.localnet.conftest import make_subnet, register_raw, set_weights_raw, sudo, wallet
+from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
 
 pytestmark = pytest.mark.asyncio
 

@@ -17,14 +17,14 @@ import bittensor as bt
 import httpx
 import pytest
 
-from localnet.network import client_for
-from localnet.server import check_bind
-from localnet.test_subnet import configure_for_tests
-from neurons.wallets import load_wallet
+from wmnet.localnet.network import client_for
+from wmnet.localnet.server import check_bind
+from wmnet.localnet.test_subnet import configure_for_tests
+from wmnet.neurons.wallets import load_wallet
 
 pytestmark = pytest.mark.slow
 
-WMNET = [sys.executable, "-m", "neurons.cli"]
+WMNET = [sys.executable, "-m", "wmnet.neurons.cli"]
 
 
 def _free_port() -> int:
@@ -87,8 +87,8 @@ CLIENT = textwrap.dedent(
     import asyncio, json, sys
     import bittensor as bt
     import httpx
-    from localnet.network import client_for
-    from neurons.wallets import load_wallet
+    from wmnet.localnet.network import client_for
+    from wmnet.neurons.wallets import load_wallet
 
     url, role, netuid = sys.argv[1], sys.argv[2], int(sys.argv[3])
 
@@ -196,7 +196,7 @@ def test_bad_input_is_refused_and_server_survives(served):
     alice, bob = load_wallet("//Alice").coldkey, load_wallet("//Bob").coldkey
     head = httpx.get(url + "/v1/info").json()["head"]
     genesis = httpx.get(url + "/v1/info").json()["genesis_hash"]
-    from localnet.codec import ComposedCall, SignedExtrinsic
+    from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
 
     call = ComposedCall(
         "Balances", "transfer_keep_alive", {"dest": bob.ss58_address, "value": 10**9}

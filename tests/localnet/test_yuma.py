@@ -1,7 +1,7 @@
 """Yuma3 epoch: small cases worked out by hand from subtensor's semantics.
 
 Layout used by most tests: UIDs 0 and 1 are validators, 2..4 are miners. Expected
-values are derived in each test from the rules (REFERENCE.md "Subtensor semantics"),
+values are derived in each test from the rules of subtensor's `epoch_mechanism` (run_epoch.rs),
 never copied from the implementation's output.
 """
 
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from localnet.yuma import (
+from wmnet.localnet.yuma import (
     U16_MAX,
     EpochInput,
     EpochOutput,
@@ -432,7 +432,7 @@ def test_split_emission_rejects_negative_amounts() -> None:
 def test_matches_loop_reference_with_partition_search_median(seed: int) -> None:
     """The vectorised epoch equals bench/epoch.py's loop transcription of subtensor
     (recursive mid-pivot weighted median) on random subnets with every mask in play."""
-    from bench.epoch import random_epoch_input, reference_epoch
+    from wmnet.bench.epoch import random_epoch_input, reference_epoch
 
     rng = np.random.default_rng(seed)
     base = random_epoch_input(24, 8, seed=seed)

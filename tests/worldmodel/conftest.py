@@ -5,15 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from worldmodel.config import ModelConfig
-from worldmodel.envs.ballworld import BallWorldConfig, make_ballworld_episodes
-from worldmodel.model import WorldModel
+from wmnet.worldmodel.config import ModelConfig
+from wmnet.worldmodel.envs.ballworld import BallWorldConfig, make_ballworld_episodes
+from wmnet.worldmodel.model import WorldModel
 
 
 @pytest.fixture(scope="session")
 def tiny_cfg() -> ModelConfig:
-    return ModelConfig(resolution=16, d_model=32, n_layers=2, n_heads=2, ae_width=16,
-                       window_frames=2, spatial_radius=1)
+    return ModelConfig(
+        resolution=16,
+        d_model=32,
+        n_layers=2,
+        n_heads=2,
+        ae_width=16,
+        window_frames=2,
+        spatial_radius=1,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from worldmodel.checkpoint import (
+from wmnet.worldmodel.checkpoint import (
     CheckpointError,
     ModelRegistry,
     default_model_id,
@@ -11,7 +11,7 @@ from worldmodel.checkpoint import (
     save_checkpoint,
     sha256_file,
 )
-from worldmodel.rollout import rollout
+from wmnet.worldmodel.rollout import rollout
 
 
 def test_roundtrip_and_content_name(tiny_model, tiny_episodes, tmp_path):

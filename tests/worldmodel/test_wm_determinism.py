@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import torch
 
-from worldmodel.determinism import deterministic
-from worldmodel.rollout import RolloutOptions, rollout
+from wmnet.worldmodel.determinism import deterministic
+from wmnet.worldmodel.rollout import RolloutOptions, rollout
 
 
 def _run(model, eps, threads: int):
@@ -11,8 +11,13 @@ def _run(model, eps, threads: int):
     torch.set_num_threads(threads)
     try:
         with deterministic():
-            return rollout(model, eps.frames[:, :3], eps.actions[:, :2], eps.actions[:, 2:10],
-                           RolloutOptions(kv_cache=True, sparse=True))
+            return rollout(
+                model,
+                eps.frames[:, :3],
+                eps.actions[:, :2],
+                eps.actions[:, 2:10],
+                RolloutOptions(kv_cache=True, sparse=True),
+            )
     finally:
         torch.set_num_threads(before)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from worldmodel.envs.atari import ale_available
-from worldmodel.envs.ballworld import (
+from wmnet.worldmodel.envs.atari import ale_available
+from wmnet.worldmodel.envs.ballworld import (
     N_ACTIONS,
     BallWorld,
     BallWorldConfig,
@@ -49,7 +49,7 @@ def test_position_estimate_matches_ground_truth():
 
 @pytest.mark.skipif(not ale_available(), reason="ale-py not installed (pip install 'wmnet[atari]')")
 def test_atari_adapter_deterministic():
-    from worldmodel.envs.atari import AtariConfig, make_atari_episodes
+    from wmnet.worldmodel.envs.atari import AtariConfig, make_atari_episodes
 
     cfg = AtariConfig(game="pong", resolution=32)
     a = make_atari_episodes(1, 8, seed=0, config=cfg)

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from worldmodel.dynamics import KVCache
-from worldmodel.rollout import RolloutOptions, rollout, step
+from wmnet.worldmodel.dynamics import KVCache
+from wmnet.worldmodel.rollout import RolloutOptions, rollout, step
 
 
 def _latents(model, eps, n):
@@ -15,8 +15,12 @@ def _latents(model, eps, n):
 @torch.no_grad()
 def test_shapes(tiny_model, tiny_episodes):
     cfg = tiny_model.cfg
-    res = rollout(tiny_model, tiny_episodes.frames[:, :3], tiny_episodes.actions[:, :2],
-                  tiny_episodes.actions[:, 2:7])
+    res = rollout(
+        tiny_model,
+        tiny_episodes.frames[:, :3],
+        tiny_episodes.actions[:, :2],
+        tiny_episodes.actions[:, 2:7],
+    )
     assert res.context_latents.shape == (3, 3, cfg.latent_channels, cfg.grid, cfg.grid)
     assert res.latents.shape == (3, 5, cfg.latent_channels, cfg.grid, cfg.grid)
     assert res.frames.shape == (3, 5, 3, 16, 16) and res.frames.dtype == torch.uint8
@@ -59,8 +63,13 @@ def test_sparse_cache_is_trimmed(tiny_model, tiny_episodes):
 
 def test_step_matches_rollout_and_ignores_old_frames(tiny_model, tiny_episodes):
     acts = tiny_episodes.actions
-    res = rollout(tiny_model, tiny_episodes.frames[:, :2], acts[:, :1], acts[:, 1:10],
-                  RolloutOptions(kv_cache=False))
+    res = rollout(
+        tiny_model,
+        tiny_episodes.frames[:, :2],
+        acts[:, :1],
+        acts[:, 1:10],
+        RolloutOptions(kv_cache=False),
+    )
     t = 6  # recompute predicted frame t+1 from frames 0..t (2 context + 5 predicted)
     history = torch.cat([res.context_latents, res.latents[:, : t - 1]], dim=1)
     out = step(tiny_model, history, acts[:, : t + 1])

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from worldmodel.checkpoint import load_default
-from worldmodel.data import HELDOUT_SEED_OFFSET, make_episodes
-from worldmodel.quant import Int8Linear, quantize, weight_bytes
-from worldmodel.rollout import RolloutOptions, rollout
+from wmnet.worldmodel.checkpoint import load_default
+from wmnet.worldmodel.data import HELDOUT_SEED_OFFSET, make_episodes
+from wmnet.worldmodel.quant import Int8Linear, quantize, weight_bytes
+from wmnet.worldmodel.rollout import RolloutOptions, rollout
 
 # Relative L2 error of predicted latents vs fp32 over an 8-step open-loop rollout of
 # the shipped model (measured ~1e-3 int8, ~1e-2 bf16; bounds leave headroom).

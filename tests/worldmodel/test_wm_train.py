@@ -4,28 +4,32 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel.config import ModelConfig
-from worldmodel.train import TrainConfig, smoothed, train
+from wmnet.worldmodel.config import ModelConfig
+from wmnet.worldmodel.train import TrainConfig, smoothed, train
 
 CFG = ModelConfig(resolution=16, d_model=32, n_layers=2, n_heads=2, ae_width=16)
 
 
 def test_resume_equals_uninterrupted(tmp_path):
-    tc = TrainConfig(n_episodes=8, episode_len=6, seq_len=4, batch=2, ae_steps=3, dyn_steps=3,
-                     save_every=2)
+    tc = TrainConfig(
+        n_episodes=8, episode_len=6, seq_len=4, batch=2, ae_steps=3, dyn_steps=3, save_every=2
+    )
     whole = train(CFG, tc)
     state = tmp_path / "state.pt"
     # Interrupt after step 4 (a state file is written every 2 steps), then resume.
     with pytest.raises(KeyboardInterrupt):
+
         def stop(step, total, loss):
             if step == 4:
                 raise KeyboardInterrupt
+
         train(CFG, tc, state_path=state, on_step=stop)
     resumed = train(CFG, tc, state_path=state)
     assert resumed.resumed_from == 4
     assert resumed.losses == whole.losses
-    for (k, a), (_, b) in zip(whole.model.state_dict().items(),
-                              resumed.model.state_dict().items(), strict=True):
+    for (k, a), (_, b) in zip(
+        whole.model.state_dict().items(), resumed.model.state_dict().items(), strict=True
+    ):
         assert torch.equal(a, b), k
     other = TrainConfig(**{**tc.__dict__, "seed": 1})
     with pytest.raises(ValueError, match="different run"):
@@ -36,8 +40,9 @@ def test_resume_equals_uninterrupted(tmp_path):
 def test_tiny_model_loss_falls():
     # Autoencoder phase only at 16x16 (the dynamics phase needs a good autoencoder
     # first, which takes minutes): the object-weighted reconstruction loss must fall.
-    tc = TrainConfig(n_episodes=32, episode_len=8, seq_len=6, batch=4, ae_steps=80,
-                     dyn_steps=0, lr=3e-3)
+    tc = TrainConfig(
+        n_episodes=32, episode_len=8, seq_len=6, batch=4, ae_steps=80, dyn_steps=0, lr=3e-3
+    )
     res = train(CFG, tc)
     ae = smoothed(res.losses, 10)
     assert ae[-1] < 0.85 * ae[0], (ae[0], ae[-1])

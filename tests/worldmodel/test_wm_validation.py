@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from worldmodel.rollout import rollout, step
+from wmnet.worldmodel.rollout import rollout, step
 
 
 def _args(eps):

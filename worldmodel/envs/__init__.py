@@ -7,8 +7,8 @@ benches never care which simulator made the data.
 
 from __future__ import annotations
 
-from worldmodel.envs.ballworld import BallWorld, BallWorldConfig, make_ballworld_episodes
-from worldmodel.envs.episodes import Episodes, TransitionBatch
+from wmnet.worldmodel.envs.ballworld import BallWorld, BallWorldConfig, make_ballworld_episodes
+from wmnet.worldmodel.envs.episodes import Episodes, TransitionBatch
 
 __all__ = [
     "BallWorld",

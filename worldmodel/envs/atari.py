@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worldmodel.envs.episodes import Episodes
+from wmnet.worldmodel.envs.episodes import Episodes
 
 
 def ale_available() -> bool:

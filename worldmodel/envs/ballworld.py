@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worldmodel.envs.episodes import Episodes
+from wmnet.worldmodel.envs.episodes import Episodes
 
 # Action ids: what the agent's push does. Kept tiny so a model can learn it quickly.
 ACTIONS: tuple[str, ...] = ("noop", "up", "down", "left", "right")
