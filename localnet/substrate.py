@@ -22,11 +22,13 @@ from bittensor.result import ChainError, ExtrinsicResult, chain_error_from_dispa
 from wmnet.localnet.backend import ChainBackend, UnknownItem
 from wmnet.localnet.chain import Receipt, fee_for
 from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
-from wmnet.localnet.params import EXISTENTIAL_DEPOSIT_RAO, MEV_KEY_BYTES
+from wmnet.localnet.params import EXISTENTIAL_DEPOSIT_RAO, MEV_KEY_BYTES, START_CALL_DELAY
+from wmnet.localnet.replay import HistoryUnavailable
 
 _CONSTANTS: dict[tuple[str, str], Any] = {
     ("Balances", "ExistentialDeposit"): EXISTENTIAL_DEPOSIT_RAO,
     ("System", "SS58Prefix"): 42,
+    ("SubtensorModule", "InitialStartCallDelay"): START_CALL_DELAY,
 }
 
 
@@ -44,8 +46,8 @@ class LocalnetSubstrate:
             if self._blocking_io:
                 return await asyncio.to_thread(fn, *args)
             return fn(*args)
-        except UnknownItem as error:
-            raise ChainError(f"the local chain does not model {error}") from error
+        except (UnknownItem, HistoryUnavailable) as error:
+            raise ChainError(str(error)) from error
         except (KeyError, IndexError, TypeError, ValueError) as error:
             raise ChainError(f"malformed query: {error}") from error
 
@@ -68,7 +70,7 @@ class LocalnetSubstrate:
             return None
         row = await self._run(self.backend.block, None, block_hash)
         if row is None:
-            raise ChainError(f"unknown block hash {block_hash}")
+            raise ChainError(f"no block with hash {block_hash} on this chain")
         return int(row["number"])
 
     async def block_hash(self, block: int | None = None) -> str:
@@ -132,7 +134,10 @@ class LocalnetSubstrate:
         params: list | None = None,
         block_hash: str | None = None,
     ) -> list[tuple[Any, Any]]:
-        rows = await self._run(self.backend.query_map, module, storage_function, list(params or []))
+        at = await self._block_number_of(block_hash)
+        rows = await self._run(
+            self.backend.query_map, module, storage_function, list(params or []), at
+        )
         return [(tuple(k) if isinstance(k, list) else k, v) for k, v in rows]
 
     async def query_batch(
@@ -147,7 +152,8 @@ class LocalnetSubstrate:
     async def runtime_call(
         self, api: str, method: str, params: list, block_hash: str | None = None
     ) -> Any:
-        return await self._run(self.backend.runtime_call, api, method, params)
+        at = await self._block_number_of(block_hash)
+        return await self._run(self.backend.runtime_call, api, method, params, at)
 
     async def constant(self, module: str, name: str) -> Any:
         if (module, name) not in _CONSTANTS:
