@@ -2,8 +2,8 @@
 
 Bounds (docs/localnet.md lists them): at most ``MAX_PENDING_PER_SIGNER``
 pending extrinsics per signer and ``MAX_PENDING`` in all; pending extrinsics
-older than ``MORTALITY_BLOCKS`` are dropped (the SDK signs with a 64-block
-era). Shielded deposits (calls/mev.py) need a signer that can pay the
+older than ``MORTALITY_BLOCKS`` are dropped (the SDK's default era, its
+``settings.DEFAULT_ERA_PERIOD``). Shielded deposits (calls/mev.py) need a signer that can pay the
 carrier's fee, a nonce within ``SHIELDED_NONCE_WINDOW`` of the signer's next
 one, at most ``MAX_SHIELDED_PER_SIGNER`` per signer and ``MAX_SHIELDED`` in
 all, and are dropped once their nonce is used or after ``MORTALITY_BLOCKS``.
@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from bittensor.settings import DEFAULT_ERA_PERIOD
+
 from wmnet.localnet.codec import SignedExtrinsic
 from wmnet.localnet.errors import InvalidTransaction
 
@@ -22,7 +24,7 @@ MAX_PENDING = 1024
 MAX_SHIELDED_PER_SIGNER = 4
 MAX_SHIELDED = 1024
 SHIELDED_NONCE_WINDOW = 16
-MORTALITY_BLOCKS = 64
+MORTALITY_BLOCKS = DEFAULT_ERA_PERIOD
 
 
 @dataclass

@@ -15,6 +15,7 @@ import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
+from bittensor._substrate import DEFAULT_ERA_PERIOD
 from bittensor._transport.utils.receipt import nested_dispatch_error
 from bittensor.balance import Balance
 from bittensor.result import ChainError, ExtrinsicResult, chain_error_from_dispatch
@@ -242,7 +243,7 @@ class LocalnetSubstrate:
         keypair: Any,
         *,
         nonce: int | None = None,
-        period: int | None = 64,
+        period: int | None = DEFAULT_ERA_PERIOD,
         wait_for_inclusion: bool = True,
         wait_for_finalization: bool = True,
     ) -> ExtrinsicResult:
@@ -255,22 +256,50 @@ class LocalnetSubstrate:
             return ExtrinsicResult(success=True, message="Submitted (not waiting).")
         return result_from_receipt(receipt)
 
-    async def prepare(self, call: Any, **kwargs: Any) -> Any:
+    async def prepare(
+        self,
+        call: Any,
+        *,
+        address: str,
+        crypto_type: int = 1,
+        nonce: int | None = None,
+        period: int | None = DEFAULT_ERA_PERIOD,
+        tip: int = 0,
+        metadata_hash: bytes | None = None,
+    ) -> Any:
         raise ChainError("out-of-process signing is not supported on the local chain")
 
     async def submit_signature(
-        self, unsigned: Any, signature: Any, **kwargs: Any
+        self,
+        unsigned: Any,
+        signature: bytes | str,
+        *,
+        wait_for_inclusion: bool = True,
+        wait_for_finalization: bool = True,
     ) -> ExtrinsicResult:
         raise ChainError("out-of-process signing is not supported on the local chain")
 
-    async def submit_signed(self, extrinsic: Any, keypair: Any, **kwargs: Any) -> ExtrinsicResult:
+    async def submit_signed(
+        self,
+        extrinsic: Any,
+        keypair: Any,
+        *,
+        wait_for_inclusion: bool = True,
+        wait_for_finalization: bool = True,
+    ) -> ExtrinsicResult:
         raise ChainError("pre-signed extrinsics are not supported on the local chain")
 
     def multisig_account(self, signatories: list[str], threshold: int) -> Any:
         raise ChainError("multisig is not supported on the local chain")
 
     async def submit_multisig(
-        self, call: Any, keypair: Any, multisig_account: Any, **kwargs: Any
+        self,
+        call: Any,
+        keypair: Any,
+        multisig_account: Any,
+        *,
+        wait_for_inclusion: bool = True,
+        wait_for_finalization: bool = True,
     ) -> ExtrinsicResult:
         raise ChainError("multisig is not supported on the local chain")
 
