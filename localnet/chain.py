@@ -57,8 +57,14 @@ from wmnet.localnet.store import ChainStore
 
 __all__ = ["FEE_FREE", "Chain", "HistoryUnavailable", "Receipt", "fee_for", "genesis_state"]
 
-# A snapshot of the whole state every this many blocks bounds replay on restart.
+# A snapshot of the whole state bounds replay on restart and for past reads: taken
+# once SNAPSHOT_EVERY blocks have passed and the time spent producing them is at
+# least SNAPSHOT_COST_FACTOR times what the last snapshot took (so snapshots of a
+# large state stay a small share of block production), and always by
+# SNAPSHOT_MAX_EVERY blocks.
 SNAPSHOT_EVERY = 512
+SNAPSHOT_MAX_EVERY = 4096
+SNAPSHOT_COST_FACTOR = 10.0
 # Reads at a past block are answered this far back (≥ one tempo at subtensor's 360).
 HISTORY_BLOCKS = 1024
 # One advance() call produces at most this many blocks (and takes the lock per block).
@@ -95,6 +101,8 @@ class Chain:
         self.block_time = block_time
         self.realtime = realtime
         self.snapshot_every = SNAPSHOT_EVERY
+        self._snapshot_seconds = 0.0  # what the last snapshot took to write
+        self._producing_seconds = 0.0  # block production since the last snapshot
         self._lock = threading.RLock()
         self._included = threading.Condition(self._lock)
         self._pool = TxPool()
@@ -227,22 +235,35 @@ class Chain:
             self._last_snapshot = self.head
             self._history.clear()
 
+    def _snapshot_due(self, number: int) -> bool:
+        since = number - self._last_snapshot
+        if since >= SNAPSHOT_MAX_EVERY:
+            return True
+        cheap_enough = self._producing_seconds >= SNAPSHOT_COST_FACTOR * self._snapshot_seconds
+        return since >= self.snapshot_every and cheap_enough
+
     def _seal(self) -> None:
         """Produce and commit the next block. Only a failing store raises."""
+        started = time.perf_counter()
         number = self.head + 1
         timestamp = self._timestamp_ms(number)
         live, expired = self._pool.take(self.head)
         for xt in expired:
             self._remember(Receipt(xt.hash, False, error_message="Invalid Transaction: Stale"))
         outcome = self._build(number, timestamp, live)
-        snapshot = self.state if number - self._last_snapshot >= self.snapshot_every else None
+        snapshot = self.state if self._snapshot_due(number) else None
+        produced = time.perf_counter()
         try:
             self.store.commit_block(outcome.row, outcome.journal, outcome.epochs, snapshot)
         except BaseException:
             # The write failed as a whole: the live chain goes back to what is on disk.
             self.state = rebuild(self.store, number - 1)
             raise
-        if snapshot is not None:
+        if snapshot is None:
+            self._producing_seconds += time.perf_counter() - started
+        else:
+            self._snapshot_seconds = time.perf_counter() - produced
+            self._producing_seconds = produced - started
             self._last_snapshot = number
             self.store.prune_snapshots(number - HISTORY_BLOCKS)
         self._pool.release(outcome.released)
