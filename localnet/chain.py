@@ -72,7 +72,7 @@ MAX_ADVANCE_BLOCKS = 1000
 # Receipts nobody collected (wait=False, shielded inner extrinsics) are kept this many.
 MAX_RECEIPTS = 4096
 # Past states rebuilt for reads, kept for the next read at the same block.
-HISTORY_CACHE = 4
+HISTORY_CACHE = 2  # each is a whole state: large for a 4,096-UID subnet
 
 
 def genesis_state() -> ChainState:
