@@ -24,13 +24,13 @@ from wmnet.localnet.backend import ChainBackend, UnknownItem
 from wmnet.localnet.chain import Receipt, fee_for
 from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
 from wmnet.localnet.params import EXISTENTIAL_DEPOSIT_RAO, MEV_KEY_BYTES, START_CALL_DELAY
+from wmnet.localnet.registry import Registry
 from wmnet.localnet.replay import HistoryUnavailable
 
-_CONSTANTS: dict[tuple[str, str], Any] = {
-    ("Balances", "ExistentialDeposit"): EXISTENTIAL_DEPOSIT_RAO,
-    ("System", "SS58Prefix"): 42,
-    ("SubtensorModule", "InitialStartCallDelay"): START_CALL_DELAY,
-}
+CONSTANTS: Registry[tuple[str, str], Any] = Registry("constant")
+CONSTANTS.add(("Balances", "ExistentialDeposit"), EXISTENTIAL_DEPOSIT_RAO)
+CONSTANTS.add(("System", "SS58Prefix"), 42)
+CONSTANTS.add(("SubtensorModule", "InitialStartCallDelay"), START_CALL_DELAY)
 
 
 class LocalnetSubstrate:
@@ -157,9 +157,9 @@ class LocalnetSubstrate:
         return await self._run(self.backend.runtime_call, api, method, params, at)
 
     async def constant(self, module: str, name: str) -> Any:
-        if (module, name) not in _CONSTANTS:
+        if (module, name) not in CONSTANTS:
             raise ChainError(f"the local chain does not model constant {module}.{name}")
-        return _CONSTANTS[(module, name)]
+        return CONSTANTS[(module, name)]
 
     async def decode_scale(self, type_string: str, data: Any) -> Any:
         raise ChainError("the local chain carries JSON, not SCALE; decode_scale is unsupported")

@@ -143,3 +143,12 @@ async def test_unknown_items_are_named_once(client):
         await client.query(("SubtensorModule", "NoSuchItem"), [1])
     message = str(caught.value)
     assert message.count("does not model") == 1 and "SubtensorModule.NoSuchItem" in message
+
+
+def test_every_generic_setter_takes_netuid_and_one_value():
+    from wmnet.localnet.calls.schema import schema_for
+    from wmnet.localnet.params import ADMIN_SETTERS
+
+    for setter in ADMIN_SETTERS:
+        assert list(schema_for("AdminUtils", setter))[0] == "netuid", setter
+        assert len(schema_for("AdminUtils", setter)) == 2, setter
