@@ -17,7 +17,7 @@ from wmnet.localnet.storage import MAP_READERS, READERS
 
 
 class UnknownItem(LookupError):
-    """The local chain does not model this storage item or runtime API."""
+    """The local chain does not model this storage item, runtime API or constant."""
 
 
 class ChainBackend(Protocol):
@@ -28,8 +28,10 @@ class ChainBackend(Protocol):
     def block_hash(self, number: int) -> str: ...
     def block(self, number: int | None = None, block_hash: str | None = None) -> dict | None: ...
     def query(self, module: str, item: str, params: list[Any], at: int | None) -> Any: ...
-    def query_map(self, module: str, item: str, params: list[Any]) -> list[tuple[Any, Any]]: ...
-    def runtime_call(self, api: str, method: str, params: Any) -> Any: ...
+    def query_map(
+        self, module: str, item: str, params: list[Any], at: int | None
+    ) -> list[tuple[Any, Any]]: ...
+    def runtime_call(self, api: str, method: str, params: Any, at: int | None) -> Any: ...
     def next_nonce(self, address: str) -> int: ...
     def submit(self, xt: SignedExtrinsic, wait: bool) -> Receipt: ...
     def announce_shielded(self, xt: SignedExtrinsic) -> None: ...
@@ -55,31 +57,31 @@ class InProcessBackend:
         row = self.chain.block(number, block_hash)
         return None if row is None else dict(row)
 
+    def _read(self, fn: Any, params: Any, at: int | None) -> Any:
+        """Run a reader on the state at ``at`` (head when None), copying its answer out."""
+        state = self.chain.state_at(at)
+        with self.chain.lock:
+            return copy.deepcopy(fn(state, params))
+
     def query(self, module: str, item: str, params: list[Any], at: int | None = None) -> Any:
-        if (module, item) == ("Timestamp", "Now"):
-            row = self.chain.block(at if at is not None else self.chain.head)
-            return None if row is None else row["timestamp_ms"]
         reader = READERS.get((module, item))
         if reader is None:
-            raise UnknownItem(f"{module}.{item}")
-        with self.chain.lock:
-            if (module, item) == ("System", "Number") and at is not None:
-                return at
-            return copy.deepcopy(reader(self.chain.state, list(params)))
+            raise UnknownItem(f"the local chain does not model storage item {module}.{item}")
+        return self._read(reader, list(params), at)
 
-    def query_map(self, module: str, item: str, params: list[Any]) -> list[tuple[Any, Any]]:
+    def query_map(
+        self, module: str, item: str, params: list[Any], at: int | None = None
+    ) -> list[tuple[Any, Any]]:
         reader = MAP_READERS.get((module, item))
         if reader is None:
-            raise UnknownItem(f"{module}.{item}")
-        with self.chain.lock:
-            return copy.deepcopy(reader(self.chain.state, list(params)))
+            raise UnknownItem(f"the local chain does not model storage map {module}.{item}")
+        return self._read(reader, list(params), at)
 
-    def runtime_call(self, api: str, method: str, params: Any) -> Any:
+    def runtime_call(self, api: str, method: str, params: Any, at: int | None = None) -> Any:
         fn = RUNTIME.get((api, method))
         if fn is None:
-            raise UnknownItem(f"{api}.{method}")
-        with self.chain.lock:
-            return copy.deepcopy(fn(self.chain.state, params))
+            raise UnknownItem(f"the local chain does not model runtime API {api}.{method}")
+        return self._read(fn, params, at)
 
     def next_nonce(self, address: str) -> int:
         return self.chain.next_nonce(address)

@@ -1,29 +1,47 @@
-"""The local chain: a block producer over :class:`ChainState`.
+"""The local chain: a transaction pool and a block producer over :class:`ChainState`.
 
-It validates signed extrinsics like a transaction pool (signature, nonce,
-fees), builds blocks (epochs in on_initialize, then extrinsics), and commits
-each batch of blocks to SQLite in one transaction.
+It validates signed extrinsics like a transaction pool (signature, call
+decoding, nonce, fees), builds blocks with :func:`localnet.block.execute_block`
+(epochs in on_initialize, then extrinsics) and commits each block to the
+store in one transaction.
 
 Two clocks: *manual* (instant seal: every submission seals its own block,
-``advance(n)`` produces n blocks at once — deterministic, for tests) and
+``advance(n)`` produces n blocks at once, deterministic, for tests) and
 *real time* (a thread seals a block every ``block_time`` seconds with
 whatever the pool holds, like a fast-runtime node).
+
+No input stops the producer: a handler or an epoch that raises is isolated
+(its extrinsic applied as failed, or its epoch skipped, and the block rebuilt
+from the last committed state), block numbers never skip, and each block's
+parent hash is the previous block's hash.
 """
 
 from __future__ import annotations
 
 import hashlib
+import secrets
+import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from wmnet.localnet.calls import HANDLERS, CallContext, load_all
-from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
-from wmnet.localnet.epoch import EpochRecord, is_epoch_block, run_subnet_epoch
-from wmnet.localnet.error_codes import docs_for, module_error_payload
-from wmnet.localnet.errors import DispatchError, InvalidTransaction
+from wmnet.localnet.block import (
+    FEE_FREE,
+    BlockFault,
+    BlockOutcome,
+    BlockRow,
+    Journal,
+    Receipt,
+    block_hash,
+    execute_block,
+    fee_for,
+    validate,
+)
+from wmnet.localnet.calls.schema import decode_call
+from wmnet.localnet.codec import SignedExtrinsic
+from wmnet.localnet.errors import InvalidTransaction
 from wmnet.localnet.keys import dev_keypair, verify_signature
 from wmnet.localnet.params import (
     BASE_FEE_RAO,
@@ -32,55 +50,38 @@ from wmnet.localnet.params import (
     FAST_BLOCK_TIME,
     SUDO_URI,
 )
+from wmnet.localnet.pool import TxPool
+from wmnet.localnet.replay import HistoryUnavailable, rebuild
 from wmnet.localnet.state import ChainState
-from wmnet.localnet.store import BlockRow, ChainStore
+from wmnet.localnet.store import ChainStore
 
-load_all()
+__all__ = ["FEE_FREE", "Chain", "HistoryUnavailable", "Receipt", "fee_for", "genesis_state"]
 
-# Calls that pay no fee on subtensor (Pays::No): a hotkey holds no TAO.
-FEE_FREE: frozenset[tuple[str, str]] = frozenset(
-    {
-        ("SubtensorModule", "set_weights"),
-        ("SubtensorModule", "set_mechanism_weights"),
-        ("SubtensorModule", "commit_timelocked_mechanism_weights"),
-        ("SubtensorModule", "commit_timelocked_weights"),
-        ("SubtensorModule", "commit_crv3_weights"),
-        ("SubtensorModule", "commit_crv3_mechanism_weights"),
-        ("SubtensorModule", "serve_axon"),
-        ("SubtensorModule", "serve_axon_tls"),
-        ("Sudo", "sudo"),
-    }
-)
-
-
-@dataclass
-class Receipt:
-    """What happened to one extrinsic: included (ok or failed) or refused."""
-
-    extrinsic_hash: str
-    included: bool
-    success: bool = False
-    block_number: int | None = None
-    block_hash: str | None = None
-    extrinsic_index: int | None = None
-    fee: int = 0
-    events: list[dict[str, Any]] = field(default_factory=list)
-    error_name: str | None = None
-    error_pallet: str | None = None
-    error_message: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+# A snapshot of the whole state bounds replay on restart and for past reads: taken
+# once SNAPSHOT_EVERY blocks have passed and the time spent producing them is at
+# least SNAPSHOT_COST_FACTOR times what the last snapshot took (so snapshots of a
+# large state stay a small share of block production), and always by
+# SNAPSHOT_MAX_EVERY blocks.
+SNAPSHOT_EVERY = 512
+SNAPSHOT_MAX_EVERY = 4096
+SNAPSHOT_COST_FACTOR = 10.0
+# Reads at a past block are answered this far back (≥ one tempo at subtensor's 360).
+HISTORY_BLOCKS = 1024
+# One advance() call produces at most this many blocks (and takes the lock per block).
+MAX_ADVANCE_BLOCKS = 1000
+# Receipts nobody collected (wait=False, shielded inner extrinsics) are kept this many.
+MAX_RECEIPTS = 4096
+# Past states rebuilt for reads, kept for the next read at the same block.
+HISTORY_CACHE = 2  # each is a whole state: large for a 4,096-UID subnet
 
 
-def fee_for(call: ComposedCall) -> int:
-    return 0 if (call.module, call.function) in FEE_FREE else BASE_FEE_RAO
-
-
-def genesis_state(seed: str = "wmnet-localnet") -> ChainState:
-    state = ChainState(
-        genesis_hash="0x" + hashlib.blake2b(seed.encode(), digest_size=32).hexdigest()
-    )
+def genesis_state() -> ChainState:
+    """Dev accounts and sudo as on subtensor's localnet, under a genesis hash
+    unique to this chain (random seed), so a transaction signed for one local
+    chain is refused by every other."""
+    seed = secrets.token_bytes(32)
+    digest = hashlib.blake2b(b"wmnet-localnet genesis:" + seed, digest_size=32)
+    state = ChainState(genesis_hash="0x" + digest.hexdigest())
     for name in DEV_ACCOUNTS:
         state.account(dev_keypair(f"//{name}").ss58_address).free = DEV_BALANCE_RAO
     state.sudo_key = dev_keypair(SUDO_URI).ss58_address
@@ -99,22 +100,26 @@ class Chain:
         self.store = ChainStore(path)
         self.block_time = block_time
         self.realtime = realtime
+        self.snapshot_every = SNAPSHOT_EVERY
+        self._snapshot_seconds = 0.0  # what the last snapshot took to write
+        self._producing_seconds = 0.0  # block production since the last snapshot
         self._lock = threading.RLock()
         self._included = threading.Condition(self._lock)
-        self._pool: list[SignedExtrinsic] = []
-        self._shielded: dict[tuple[str, int], SignedExtrinsic] = {}
-        self._receipts: dict[str, Receipt] = {}
+        self._pool = TxPool()
+        self._receipts: OrderedDict[str, Receipt] = OrderedDict()
+        self._history: OrderedDict[int, ChainState] = OrderedDict()
         self._clock: threading.Thread | None = None
         self._stop = threading.Event()
-        state = self.store.load_state()
-        if state is None:
-            state = genesis_state()
-            self.state = state
+        head = self.store.head()
+        if head is None:
+            self.state = genesis_state()
             self.store.set_meta("genesis_ms", str(int(time.time() * 1000)))
             self.genesis_ms = int(self.store.get_meta("genesis_ms") or 0)
-            self.store.commit_blocks([self._block_row(0, [], [])], state, [])
-        self.state = state
-        self.genesis_ms = int(self.store.get_meta("genesis_ms") or 0)
+            self.store.commit_block(self._genesis_row(), Journal(), [], snapshot=self.state)
+        else:
+            self.genesis_ms = int(self.store.get_meta("genesis_ms") or 0)
+            self.state = rebuild(self.store, head)
+        self._last_snapshot = self.head
 
     # --- reads ------------------------------------------------------------
 
@@ -127,8 +132,7 @@ class Chain:
         return self.state.block
 
     def block_hash(self, number: int) -> str:
-        parent = hashlib.blake2b(f"{self.state.genesis_hash}:{number}".encode(), digest_size=32)
-        return "0x" + parent.hexdigest()
+        return block_hash(self.state.genesis_hash, number)
 
     def block(self, number: int | None = None, block_hash: str | None = None) -> BlockRow | None:
         if number is None and block_hash is None:
@@ -137,33 +141,41 @@ class Chain:
 
     def next_nonce(self, address: str) -> int:
         with self._lock:
-            pooled = sum(1 for xt in self._pool if xt.signer == address)
-            return self.state.account(address).nonce + pooled
+            account = self.state.find_account(address)
+            return (account.nonce if account else 0) + self._pool.pending_of(address)
 
     def epoch_history(self, netuid: int, since_block: int = 0) -> list[dict[str, Any]]:
         return self.store.epoch_history(netuid, since_block)
 
-    # --- the transaction pool --------------------------------------------
+    def state_at(self, number: int | None) -> ChainState:
+        """The state after block ``number`` (the head when None); read-only.
 
-    def _validate(self, xt: SignedExtrinsic, *, pooled_nonce: int | None = None) -> None:
-        if xt.genesis_hash != self.state.genesis_hash:
-            raise InvalidTransaction("Invalid Transaction: BadProof (signed for another chain)")
-        if not verify_signature(xt.signer, xt.signing_payload(), xt.signature):
-            raise InvalidTransaction("Invalid Transaction: BadProof (signature does not verify)")
-        if (xt.call.module, xt.call.function) not in HANDLERS:
-            raise InvalidTransaction(
-                f"Invalid Transaction: the local chain does not implement "
-                f"{xt.call.module}.{xt.call.function}"
+        Past states are rebuilt from the store (snapshot + journal replay) for
+        the last ``HISTORY_BLOCKS`` blocks; older or unknown blocks raise
+        :class:`HistoryUnavailable` naming the block.
+        """
+        head = self.head
+        if number is None or number == head:
+            return self.state
+        if number > head or number < 0:
+            raise HistoryUnavailable(f"block {number} has not been produced (head is {head})")
+        if number < head - HISTORY_BLOCKS:
+            raise HistoryUnavailable(
+                f"block {number} is older than the {HISTORY_BLOCKS} blocks of state "
+                f"history this chain keeps (head is {head})"
             )
-        expected = self.state.account(xt.signer).nonce if pooled_nonce is None else pooled_nonce
-        if xt.nonce < expected:
-            raise InvalidTransaction("Invalid Transaction: Stale (nonce already used)")
-        if xt.nonce > expected:
-            raise InvalidTransaction("Invalid Transaction: Future (nonce too high)")
-        if self.state.account(xt.signer).free < fee_for(xt.call):
-            raise InvalidTransaction(
-                "Invalid Transaction: Inability to pay some fees (e.g. account balance too low)"
-            )
+        with self._lock:
+            cached = self._history.get(number)
+        if cached is not None:
+            return cached
+        state = rebuild(self.store, number)
+        with self._lock:
+            self._history[number] = state
+            while len(self._history) > HISTORY_CACHE:
+                self._history.popitem(last=False)
+        return state
+
+    # --- the transaction pool --------------------------------------------
 
     def submit(self, xt: SignedExtrinsic, *, wait: bool = True, timeout: float = 60.0) -> Receipt:
         """Validate and include ``xt``; returns its receipt once included.
@@ -173,12 +185,12 @@ class Chain:
         """
         with self._lock:
             try:
-                self._validate(xt, pooled_nonce=self.next_nonce(xt.signer))
+                validate(self.state, xt, expected_nonce=self.next_nonce(xt.signer))
+                self._pool.add(xt, self.head)
             except InvalidTransaction as error:
                 return Receipt(xt.hash, included=False, error_message=error.reason)
-            self._pool.append(xt)
             if not self.realtime:
-                self._produce(1)
+                self._seal()
             if not wait:
                 return Receipt(xt.hash, included=False, success=True, error_message="pending")
             deadline = time.monotonic() + timeout
@@ -193,161 +205,127 @@ class Chain:
 
     def announce_shielded(self, xt: SignedExtrinsic) -> None:
         """Deposit the signed inner extrinsic of a shielded submission (see calls/mev.py)."""
-        if xt.genesis_hash != self.state.genesis_hash or not verify_signature(
-            xt.signer, xt.signing_payload(), xt.signature
-        ):
-            raise InvalidTransaction("Invalid Transaction: BadProof")
         with self._lock:
-            self._shielded[(xt.signer, xt.nonce)] = xt
+            if xt.genesis_hash != self.state.genesis_hash or not verify_signature(
+                xt.signer, xt.signing_payload(), xt.signature
+            ):
+                raise InvalidTransaction("Invalid Transaction: BadProof")
+            decode_call(xt.call)
+            account = self.state.find_account(xt.signer)
+            can_pay = account is not None and account.free >= BASE_FEE_RAO
+            self._pool.deposit(xt, self.next_nonce(xt.signer), can_pay, self.head)
 
     # --- block production -------------------------------------------------
 
     def advance(self, blocks: int = 1) -> int:
-        """Produce ``blocks`` blocks now (manual clock); returns the new head."""
-        if blocks < 0:
-            raise ValueError("blocks must be non-negative")
-        with self._lock:
-            self._produce(blocks)
-            return self.head
+        """Produce ``blocks`` blocks now (manual clock only); returns the new head."""
+        if self.realtime:
+            raise ValueError("this chain runs a real-time clock; blocks cannot be forced")
+        if not 0 <= blocks <= MAX_ADVANCE_BLOCKS:
+            raise ValueError(f"blocks must be between 0 and {MAX_ADVANCE_BLOCKS} per call")
+        for _ in range(blocks):
+            with self._lock:  # taken per block, so reads and submissions interleave
+                self._seal()
+        return self.head
 
-    def _produce(self, count: int) -> None:
-        rows: list[BlockRow] = []
-        epochs: list[EpochRecord] = []
-        dirty = False
-        for _ in range(count):
-            row, produced_epochs, changed = self._build_block()
-            rows.append(row)
-            epochs.extend(produced_epochs)
-            dirty = dirty or changed
-        if rows:
+    def snapshot(self) -> None:
+        """Persist the whole state now (after changes made outside any block)."""
+        with self._lock:
+            self.store.write_snapshot(self.state)
+            self._last_snapshot = self.head
+            self._history.clear()
+
+    def _snapshot_due(self, number: int) -> bool:
+        since = number - self._last_snapshot
+        if since >= SNAPSHOT_MAX_EVERY:
+            return True
+        cheap_enough = self._producing_seconds >= SNAPSHOT_COST_FACTOR * self._snapshot_seconds
+        return since >= self.snapshot_every and cheap_enough
+
+    def _seal(self) -> None:
+        """Produce and commit the next block. Only a failing store raises."""
+        started = time.perf_counter()
+        number = self.head + 1
+        timestamp = self._timestamp_ms(number)
+        live, expired = self._pool.take(self.head)
+        for xt in expired:
+            self._remember(Receipt(xt.hash, False, error_message="Invalid Transaction: Stale"))
+        outcome = self._build(number, timestamp, live)
+        snapshot = self.state if self._snapshot_due(number) else None
+        produced = time.perf_counter()
+        try:
+            self.store.commit_block(outcome.row, outcome.journal, outcome.epochs, snapshot)
+        except BaseException:
+            # The write failed as a whole: the live chain goes back to what is on disk.
+            self.state = rebuild(self.store, number - 1)
+            raise
+        if snapshot is None:
+            self._producing_seconds += time.perf_counter() - started
+        else:
+            self._snapshot_seconds = time.perf_counter() - produced
+            self._producing_seconds = produced - started
+            self._last_snapshot = number
+            self.store.prune_snapshots(number - HISTORY_BLOCKS)
+        self._pool.release(outcome.released)
+        self._pool.prune_shielded(self._account_nonce, number)
+        for receipt in outcome.receipts.values():
+            self._remember(receipt)
+        self._included.notify_all()
+
+    def _build(self, number: int, timestamp: int, live: list[SignedExtrinsic]) -> BlockOutcome:
+        """Execute the block, isolating faults: each retry starts from the committed state."""
+        faults = Journal()
+        for _ in range(len(live) + len(self.state.subnets) + 2):
             try:
-                self.store.commit_blocks(rows, self.state if dirty else None, epochs)
-            except BaseException:
-                # The write failed as a whole: forget the blocks in memory too,
-                # so the live chain never runs ahead of what is on disk.
-                for row in rows:
-                    for extrinsic in row["extrinsics"]:
-                        self._receipts.pop(extrinsic.get("hash") or "", None)
-                self.state = self.store.load_state() or self.state
-                raise
-            self._included.notify_all()
+                return execute_block(self.state, number, timestamp, live, faults, self._pool.lookup)
+            except BlockFault as fault:
+                _report(number, fault)
+                self.state = rebuild(self.store, number - 1)
+                if fault.xt_hash is not None:
+                    faults.poisoned.add(fault.xt_hash)
+                elif fault.netuid is not None:
+                    faults.skipped_epochs.add(fault.netuid)
+            except Exception as error:  # a fault with no culprit: seal an empty block
+                _report(number, error)
+                self.state = rebuild(self.store, number - 1)
+                break
+        return self._empty_block(number, timestamp, live)
+
+    def _empty_block(
+        self, number: int, timestamp: int, live: list[SignedExtrinsic]
+    ) -> BlockOutcome:
+        """The block of last resort: no extrinsics, every epoch skipped; cannot fail."""
+        faults = Journal(skipped_epochs=set(self.state.subnets))
+        outcome = execute_block(self.state, number, timestamp, [], faults)
+        for xt in live:
+            outcome.receipts[xt.hash] = Receipt(
+                xt.hash, False, error_message="the block producer could not apply this extrinsic"
+            )
+        return outcome
+
+    def _account_nonce(self, address: str) -> int:
+        account = self.state.find_account(address)
+        return account.nonce if account else 0
+
+    def _remember(self, receipt: Receipt) -> None:
+        self._receipts[receipt.extrinsic_hash] = receipt
+        while len(self._receipts) > MAX_RECEIPTS:
+            self._receipts.popitem(last=False)
 
     def _timestamp_ms(self, number: int) -> int:
         if self.realtime:
             return int(time.time() * 1000)
         return self.genesis_ms + int(number * self.block_time * 1000)
 
-    def _block_row(self, number: int, extrinsics: list[dict], events: list[dict]) -> BlockRow:
+    def _genesis_row(self) -> BlockRow:
         return BlockRow(
-            number=number,
-            hash=self.block_hash(number),
-            parent_hash=self.block_hash(number - 1) if number else "0x" + "00" * 32,
-            timestamp_ms=self._timestamp_ms(number),
-            extrinsics=extrinsics,
-            events=events,
+            number=0,
+            hash=self.block_hash(0),
+            parent_hash="0x" + "00" * 32,
+            timestamp_ms=self.genesis_ms,
+            extrinsics=[],
+            events=[],
         )
-
-    def _build_block(self) -> tuple[BlockRow, list[EpochRecord], bool]:
-        state = self.state
-        number = state.block + 1
-        state.block = number
-        timestamp = self._timestamp_ms(number)
-        extrinsics: list[dict[str, Any]] = [
-            {
-                "hash": None,
-                "call": {
-                    "call_module": "Timestamp",
-                    "call_function": "set",
-                    "call_args": [{"name": "now", "value": timestamp}],
-                },
-            }
-        ]
-        events: list[dict[str, Any]] = []
-        epochs: list[EpochRecord] = []
-        changed = False
-        for subnet in list(state.subnets.values()):
-            if subnet.first_emission_block is not None and is_epoch_block(subnet, number):
-                epochs.extend(run_subnet_epoch(state, subnet, number))
-                changed = True
-                events.append(_system_event("SubtensorModule", "EpochRun", [subnet.netuid, number]))
-
-        pool, self._pool = self._pool, []
-        queue = list(pool)
-        while queue:
-            xt = queue.pop(0)
-            index = len(extrinsics)
-            receipt, released = self._apply(xt, number, index, events)
-            if receipt.included:
-                changed = True
-                extrinsics.append({"hash": xt.hash, "signer": xt.signer, "call": xt.call.value})
-                for signer in released:
-                    inner = self._shielded.pop((signer, xt.nonce + 1), None)
-                    if inner is not None:
-                        queue.insert(0, inner)
-            self._receipts[xt.hash] = receipt
-        row = self._block_row(number, _jsonable(extrinsics), _jsonable(events))
-        return row, epochs, changed
-
-    def _apply(
-        self, xt: SignedExtrinsic, number: int, index: int, events: list[dict]
-    ) -> tuple[Receipt, list[str]]:
-        """Apply one extrinsic at ``index`` of block ``number``.
-
-        Returns its receipt and the signers whose shielded inner extrinsic it
-        releases (a successful MevShield carrier; see calls/mev.py).
-        """
-        block_hash = self.block_hash(number)
-        try:
-            self._validate(xt)
-        except InvalidTransaction as error:
-            return Receipt(xt.hash, included=False, error_message=error.reason), []
-        account = self.state.account(xt.signer)
-        fee = fee_for(xt.call)
-        ctx = CallContext(
-            state=self.state,
-            block=number,
-            origin=xt.signer,
-            extrinsic_index=index,
-            dispatch=_dispatch,
-            function=xt.call.function,
-        )
-        error: DispatchError | None = None
-        try:
-            _dispatch(ctx, xt.call.module, xt.call.function, dict(xt.call.params))
-        except InvalidTransaction as refused:
-            # A call that does not decode never makes it into a block.
-            return Receipt(xt.hash, included=False, error_message=refused.reason), []
-        except DispatchError as failed:
-            error = failed
-            # A failed dispatch keeps only the fee payment: its own events are dropped.
-            ctx = CallContext(
-                state=self.state, block=number, origin=xt.signer, extrinsic_index=index
-            )
-        # Included either way: the nonce is used and the fee is paid.
-        account.nonce += 1
-        account.free -= fee
-        self.state.total_issuance -= fee
-        ctx.emit("TransactionPayment", "TransactionFeePaid", {"who": xt.signer, "actual_fee": fee})
-        if error is None:
-            ctx.emit("System", "ExtrinsicSuccess", {"dispatch_info": {}})
-        else:
-            outcome = {"dispatch_error": module_error_payload(error), "dispatch_info": {}}
-            ctx.emit("System", "ExtrinsicFailed", outcome)
-        events.extend(ctx.events)
-        receipt = Receipt(
-            xt.hash,
-            included=True,
-            success=error is None,
-            block_number=number,
-            block_hash=block_hash,
-            extrinsic_index=index,
-            fee=fee,
-            events=_jsonable(ctx.events),
-            error_name=error.name if error else None,
-            error_pallet=error.pallet if error else None,
-            error_message=docs_for(error) if error else None,
-        )
-        return receipt, [] if error else list(ctx.release_shielded)
 
     # --- the real-time clock ----------------------------------------------
 
@@ -361,8 +339,11 @@ class Chain:
         def run() -> None:
             next_tick = time.monotonic() + self.block_time
             while not self._stop.wait(max(0.0, next_tick - time.monotonic())):
-                with self._lock:
-                    self._produce(1)
+                try:
+                    with self._lock:
+                        self._seal()
+                except Exception as error:  # a failing disk: keep ticking, retry next slot
+                    _report(self.head + 1, error)
                 next_tick += self.block_time
                 # After a stall (debugger, suspended laptop) do not burst-produce.
                 next_tick = max(next_tick, time.monotonic())
@@ -378,40 +359,11 @@ class Chain:
 
     def close(self) -> None:
         self.stop_clock()
+        with self._lock:
+            if self.head > self._last_snapshot:
+                self.store.write_snapshot(self.state)  # a clean stop restarts without replay
         self.store.close()
 
 
-def _dispatch(ctx: CallContext, module: str, function: str, params: dict[str, Any]) -> None:
-    handler = HANDLERS.get((module, function))
-    if handler is None:
-        raise InvalidTransaction(f"the local chain does not implement {module}.{function}")
-    ctx.function = function
-    try:
-        handler(ctx, **params)
-    except TypeError as error:
-        # Wrong or missing keyword arguments: the call does not decode.
-        raise InvalidTransaction(
-            f"invalid call parameters for {module}.{function}: {error}"
-        ) from error
-
-
-def _system_event(module: str, event: str, attributes: Any) -> dict[str, Any]:
-    return {
-        "phase": "Initialization",
-        "extrinsic_idx": None,
-        "event": {"module_id": module, "event_id": event, "attributes": attributes},
-        "topics": [],
-    }
-
-
-def _jsonable(value: Any) -> Any:
-    """Events and calls as plain JSON (bytes as 0x-hex, nested calls as dicts)."""
-    if isinstance(value, ComposedCall):
-        return value.value | {"call_args": _jsonable(value.params)}
-    if isinstance(value, (bytes, bytearray)):
-        return "0x" + bytes(value).hex()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
+def _report(number: int, error: BaseException) -> None:
+    print(f"localnet: block {number}: {type(error).__name__}: {error}", file=sys.stderr)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,14 +70,23 @@ def encode_value(value: Any) -> Any:
 
 
 def decode_value(value: Any) -> Any:
+    """The inverse of :func:`encode_value`; ValueError on a malformed tag."""
     if isinstance(value, dict):
         if set(value) == {"__call__"}:
             inner = value["__call__"]
-            return ComposedCall(
-                str(inner["module"]), str(inner["function"]), decode_value(inner["params"])
-            )
+            if not isinstance(inner, dict) or set(inner) != {"module", "function", "params"}:
+                raise ValueError("a __call__ needs exactly module, function and params")
+            module, function, params = inner["module"], inner["function"], inner["params"]
+            if not all(isinstance(x, str) and 0 < len(x) <= 64 for x in (module, function)):
+                raise ValueError("a call's module and function must be short strings")
+            if not isinstance(params, dict):
+                raise ValueError("a call's params must be a map")
+            return ComposedCall(module, function, decode_value(params))
         if set(value) == {"__bytes__"}:
-            return bytes.fromhex(value["__bytes__"])
+            hex_text = value["__bytes__"]
+            if not isinstance(hex_text, str):
+                raise ValueError("__bytes__ must be a hex string")
+            return bytes.fromhex(hex_text)
         return {k: decode_value(v) for k, v in value.items()}
     if isinstance(value, list):
         return [decode_value(v) for v in value]
@@ -129,18 +139,24 @@ class SignedExtrinsic:
 
     @classmethod
     def from_json(cls, data: Any) -> SignedExtrinsic:
+        """Parse strictly: ValueError names the first field that is malformed."""
         if not isinstance(data, dict):
             raise ValueError("extrinsic must be a JSON object")
-        try:
-            return cls(
-                call=call_from_json(data["call"]),
-                signer=str(data["signer"]),
-                nonce=int(data["nonce"]),
-                signature=bytes.fromhex(str(data["signature"])),
-                genesis_hash=str(data["genesis_hash"]),
-            )
-        except (KeyError, TypeError) as error:
-            raise ValueError(f"malformed extrinsic: {error}") from error
+        fields = {"call", "signer", "nonce", "signature", "genesis_hash"}
+        if set(data) != fields:
+            raise ValueError(f"extrinsic must have exactly the fields {sorted(fields)}")
+        signer, nonce = data["signer"], data["nonce"]
+        signature, genesis = data["signature"], data["genesis_hash"]
+        if not isinstance(signer, str) or not 0 < len(signer) <= 64:
+            raise ValueError("signer must be an ss58 address")
+        # Substrate's account index (nonce) is a u32.
+        if isinstance(nonce, bool) or not isinstance(nonce, int) or not 0 <= nonce < 2**32:
+            raise ValueError("nonce must be an integer in u32")
+        if not isinstance(signature, str) or not re.fullmatch(r"[0-9a-fA-F]{128}", signature):
+            raise ValueError("signature must be 64 hex-encoded bytes")
+        if not isinstance(genesis, str) or not re.fullmatch(r"0x[0-9a-f]{64}", genesis):
+            raise ValueError("genesis_hash must be a 0x-prefixed 32-byte hex string")
+        return cls(call_from_json(data["call"]), signer, nonce, bytes.fromhex(signature), genesis)
 
     def to_bytes(self) -> bytes:
         return canonical_json(self.to_json()).encode()

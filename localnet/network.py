@@ -34,3 +34,19 @@ def client_for(network: str = DEFAULT_NETWORK) -> bt.Client:
         return bt.Client(network)
     substrate = LocalnetSubstrate(HttpBackend(url), blocking_io=True)
     return bt.Client("local", substrate=substrate)
+
+
+def connect(url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}") -> bt.Client:
+    """A ``bittensor.Client`` for the wmnet chain served at ``url`` (unconnected;
+    use ``async with``). The SDK's own network names do not know wmnet's chain."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"a served wmnet chain has an http(s) URL, not {url!r}")
+    return client_for(url)
+
+
+def connect_sync(url: str = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}") -> bt.SyncClient:
+    """The blocking twin of :func:`connect`: a ``bittensor.SyncClient`` (``with``)."""
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"a served wmnet chain has an http(s) URL, not {url!r}")
+    substrate = LocalnetSubstrate(HttpBackend(url), blocking_io=True)
+    return bt.SyncClient("local", substrate=substrate)

@@ -9,6 +9,7 @@ import httpx
 from wmnet.localnet.backend import UnknownItem
 from wmnet.localnet.chain import Receipt
 from wmnet.localnet.codec import SignedExtrinsic, decode_value, encode_value
+from wmnet.localnet.replay import HistoryUnavailable
 
 
 class LocalnetUnavailable(ConnectionError):
@@ -29,12 +30,14 @@ class HttpBackend:
                 f"no local chain answers at {self.url} ({error}); "
                 "start one with `wmnet localnet up`"
             ) from error
+        if response.status_code < 400:
+            return response.json()
+        detail = _detail(response)
         if response.status_code == 404 and path.startswith(("/v1/query", "/v1/runtime")):
-            raise UnknownItem(response.json().get("detail", path))
-        if response.status_code >= 400:
-            detail = response.json().get("detail") if response.content else response.reason_phrase
-            raise ValueError(f"localnet refused {path}: {detail}")
-        return response.json()
+            raise UnknownItem(detail)
+        if response.status_code == 410:
+            raise HistoryUnavailable(detail)
+        raise ValueError(f"localnet refused {path}: {detail}")
 
     def info(self) -> dict[str, Any]:
         if self._info is None:
@@ -65,13 +68,15 @@ class HttpBackend:
         body = {"module": module, "item": item, "params": encode_value(params), "at": at}
         return decode_value(self._request("POST", "/v1/query", json=body)["value"])
 
-    def query_map(self, module: str, item: str, params: list[Any]) -> list[tuple[Any, Any]]:
-        body = {"module": module, "item": item, "params": encode_value(params)}
+    def query_map(
+        self, module: str, item: str, params: list[Any], at: int | None = None
+    ) -> list[tuple[Any, Any]]:
+        body = {"module": module, "item": item, "params": encode_value(params), "at": at}
         rows = decode_value(self._request("POST", "/v1/query_map", json=body)["rows"])
         return [(k, v) for k, v in rows]
 
-    def runtime_call(self, api: str, method: str, params: Any) -> Any:
-        body = {"api": api, "method": method, "params": encode_value(params)}
+    def runtime_call(self, api: str, method: str, params: Any, at: int | None = None) -> Any:
+        body = {"api": api, "method": method, "params": encode_value(params), "at": at}
         return decode_value(self._request("POST", "/v1/runtime_call", json=body)["value"])
 
     def next_nonce(self, address: str) -> int:
@@ -94,3 +99,10 @@ class HttpBackend:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail", response.reason_phrase))
+    except ValueError:  # not JSON (a proxy's error page, a 413 from elsewhere)
+        return response.reason_phrase

@@ -5,20 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from wmnet.localnet.calls.subnets import network_lock_cost
 from wmnet.localnet.emission import pending_emission
+from wmnet.localnet.epoch import is_epoch_block
 from wmnet.localnet.params import RAO_PER_TAO
+from wmnet.localnet.registry import Registry
 from wmnet.localnet.state import ChainState, Neuron, Subnet, parse_stake_key
 
 RuntimeFn = Callable[[ChainState, Any], Any]
-RUNTIME: dict[tuple[str, str], RuntimeFn] = {}
+RUNTIME: Registry[tuple[str, str], RuntimeFn] = Registry("runtime API")
 
 
 def runtime(api: str, method: str) -> Callable[[RuntimeFn], RuntimeFn]:
-    def register(fn: RuntimeFn) -> RuntimeFn:
-        RUNTIME[(api, method)] = fn
-        return fn
-
-    return register
+    return RUNTIME.register((api, method))
 
 
 def _arg(params: Any, index: int, name: str) -> Any:
@@ -300,3 +299,28 @@ def sim_swap_tao_for_alpha(state: ChainState, params: Any) -> Any:
 @runtime("SwapRuntimeApi", "sim_swap_alpha_for_tao")
 def sim_swap_alpha_for_tao(state: ChainState, params: Any) -> Any:
     return _fixed_price_swap(int(_arg(params, 1, "alpha")))
+
+
+@runtime("SubnetRegistrationRuntimeApi", "get_network_registration_cost")
+def get_network_registration_cost(state: ChainState, params: Any) -> Any:
+    """subtensor ``get_network_lock_cost`` at the current block (what register_network charges)."""
+    return network_lock_cost(state, state.block)
+
+
+@runtime("SubnetInfoRuntimeApi", "get_next_epoch_start_block")
+def get_next_epoch_start_block(state: ChainState, params: Any) -> Any:
+    """The next block at or after the head whose on_initialize runs this subnet's epoch.
+
+    subtensor answers ``block + tempo - (block + netuid + 1) % (tempo + 1)``
+    from its own schedule; this chain answers from the schedule it runs
+    (``epoch.is_epoch_block``), so the figure is the block the epoch really
+    runs in here. None for an unknown subnet or tempo 0, as on subtensor.
+    """
+    subnet = _subnet(state, params)
+    if subnet is None or subnet.hp("Tempo") == 0:
+        return None
+    block = state.block
+    for candidate in range(block, block + subnet.hp("Tempo") + 2):
+        if is_epoch_block(subnet, candidate):
+            return candidate
+    return None

@@ -1,7 +1,8 @@
-"""The chain's state: plain pydantic models, serialised whole to SQLite.
+"""The chain's state: plain pydantic models.
 
-Everything an extrinsic or an epoch can change lives here, so persisting a
-block is one JSON document written in one transaction.
+Everything an extrinsic or an epoch can change lives here. The store keeps
+it as periodic snapshots of this document plus each block's journal (its
+extrinsics), so a block writes only what it carried (localnet/store.py).
 """
 
 from __future__ import annotations
@@ -104,7 +105,12 @@ class ChainState(BaseModel):
     stake_threshold: int = 0
 
     def account(self, address: str) -> Account:
+        """The account to change, created if absent: only for writes that succeed."""
         return self.accounts.setdefault(address, Account())
+
+    def find_account(self, address: str) -> Account | None:
+        """The account if it exists; reads and checks never create one."""
+        return self.accounts.get(address)
 
     def hotkey_stake(self, hotkey: str, netuid: int) -> int:
         """Total alpha on a hotkey on a subnet, over all its stakers."""

@@ -13,24 +13,21 @@ from typing import Any
 
 from wmnet.localnet.emission import pending_emission
 from wmnet.localnet.params import DEFAULT_HYPERPARAMS, MEV_KEY_BYTES, SUBNET_OWNER_CUT_U16
+from wmnet.localnet.registry import Registry
 from wmnet.localnet.state import ChainState, Subnet, parse_stake_key, stake_key
 
 GLOBAL_MAX_SUBNET_COUNT = 4096
 Reader = Callable[[ChainState, list[Any]], Any]
-READERS: dict[tuple[str, str], Reader] = {}
-MAP_READERS: dict[tuple[str, str], Callable[[ChainState, list[Any]], list[tuple[Any, Any]]]] = {}
+MapReader = Callable[[ChainState, list[Any]], list[tuple[Any, Any]]]
+READERS: Registry[tuple[str, str], Reader] = Registry("storage reader")
+MAP_READERS: Registry[tuple[str, str], MapReader] = Registry("storage map reader")
 
 # Storage items that are plain per-subnet hyperparameters, by storage name.
 _HYPERPARAM_ITEMS = set(DEFAULT_HYPERPARAMS) | {"AlphaValues"}
 
 
 def reader(module: str, *items: str) -> Callable[[Reader], Reader]:
-    def register(fn: Reader) -> Reader:
-        for item in items:
-            READERS[(module, item)] = fn
-        return fn
-
-    return register
+    return READERS.register(*((module, item) for item in items))
 
 
 def _subnet(state: ChainState, params: list[Any], position: int = 0) -> Subnet | None:
@@ -94,8 +91,9 @@ def _hyperparam(state: ChainState, params: list[Any], item: str) -> Any:
 
 
 for _item in _HYPERPARAM_ITEMS:
-    READERS[("SubtensorModule", _item)] = lambda state, params, item=_item: _hyperparam(
-        state, params, item
+    READERS.add(
+        ("SubtensorModule", _item),
+        lambda state, params, item=_item: _hyperparam(state, params, item),
     )
 
 
@@ -135,7 +133,23 @@ def _subnet_scalar(item: str) -> Reader:
 
 
 for _item in _SUBNET_SCALARS:
-    READERS[("SubtensorModule", _item)] = _subnet_scalar(_item)
+    READERS.add(("SubtensorModule", _item), _subnet_scalar(_item))
+
+
+def _per_subnet_map(read: Reader) -> MapReader:
+    """query_map over a netuid-keyed item: one (netuid, value) row per subnet."""
+
+    def rows(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
+        return [(netuid, read(state, [netuid])) for netuid in sorted(state.subnets)]
+
+    return rows
+
+
+# subnets.all() lists subnets with four map queries: NetworksAdded, Tempo, Burn, SubnetworkN.
+for _item in sorted(_HYPERPARAM_ITEMS - {"AlphaValues"}) + ["SubnetworkN"]:
+    MAP_READERS.add(
+        ("SubtensorModule", _item), _per_subnet_map(READERS[("SubtensorModule", _item)])
+    )
 
 
 @reader("SubtensorModule", "TotalNetworks")
@@ -210,7 +224,7 @@ for _item, _field in {
     "PruningScores": "pruning_score",
     "Emission": "emission",
 }.items():
-    READERS[("SubtensorModule", _item)] = _column(_field)
+    READERS.add(("SubtensorModule", _item), _column(_field))
 
 
 @reader("SubtensorModule", "BlockAtRegistration")
@@ -266,8 +280,8 @@ def _map_rows(name: str) -> Callable[[ChainState, list[Any]], list[tuple[Any, An
 
 
 for _item in ("Weights", "Bonds"):
-    READERS[("SubtensorModule", _item)] = _row_reader(_item)
-    MAP_READERS[("SubtensorModule", _item)] = _map_rows(_item)
+    READERS.add(("SubtensorModule", _item), _row_reader(_item))
+    MAP_READERS.add(("SubtensorModule", _item), _map_rows(_item))
 
 
 def _timelocked(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
@@ -284,8 +298,8 @@ def _timelocked(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
     return sorted(by_epoch.items())
 
 
-MAP_READERS[("SubtensorModule", "TimelockedWeightCommits")] = _timelocked
-MAP_READERS[("SubtensorModule", "CRV3WeightCommitsV2")] = _timelocked
+MAP_READERS.add(("SubtensorModule", "TimelockedWeightCommits"), _timelocked)
+MAP_READERS.add(("SubtensorModule", "CRV3WeightCommitsV2"), _timelocked)
 
 
 def _uids_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
@@ -293,7 +307,7 @@ def _uids_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
     return [(n.hotkey, n.uid) for n in subnet.neurons] if subnet else []
 
 
-MAP_READERS[("SubtensorModule", "Uids")] = _uids_map
+MAP_READERS.add(("SubtensorModule", "Uids"), _uids_map)
 
 
 def _is_member_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
@@ -305,7 +319,7 @@ def _is_member_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]
     ]
 
 
-MAP_READERS[("SubtensorModule", "IsNetworkMember")] = _is_member_map
+MAP_READERS.add(("SubtensorModule", "IsNetworkMember"), _is_member_map)
 
 
 def _empty_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
@@ -313,21 +327,21 @@ def _empty_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
 
 
 for _item in ("CommitmentOf", "RevealedCommitments"):
-    MAP_READERS[("Commitments", _item)] = _empty_map
+    MAP_READERS.add(("Commitments", _item), _empty_map)
 
 
 def _token_symbols(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
     return [(netuid, list(f"SN{netuid}".encode())) for netuid in sorted(state.subnets)]
 
 
-MAP_READERS[("SubtensorModule", "TokenSymbol")] = _token_symbols
+MAP_READERS.add(("SubtensorModule", "TokenSymbol"), _token_symbols)
 
 
 def _networks_added_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
     return [(netuid, True) for netuid in sorted(state.subnets)]
 
 
-MAP_READERS[("SubtensorModule", "NetworksAdded")] = _networks_added_map
+MAP_READERS.add(("SubtensorModule", "NetworksAdded"), _networks_added_map)
 
 
 def _alpha_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
@@ -340,7 +354,7 @@ def _alpha_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
     return rows
 
 
-MAP_READERS[("SubtensorModule", "Alpha")] = _alpha_map
+MAP_READERS.add(("SubtensorModule", "Alpha"), _alpha_map)
 
 
 @reader("SubtensorModule", "PendingEpochAt")

@@ -15,6 +15,7 @@ import inspect
 from collections.abc import AsyncIterator
 from typing import Any
 
+from bittensor._substrate import DEFAULT_ERA_PERIOD
 from bittensor._transport.utils.receipt import nested_dispatch_error
 from bittensor.balance import Balance
 from bittensor.result import ChainError, ExtrinsicResult, chain_error_from_dispatch
@@ -22,12 +23,14 @@ from bittensor.result import ChainError, ExtrinsicResult, chain_error_from_dispa
 from wmnet.localnet.backend import ChainBackend, UnknownItem
 from wmnet.localnet.chain import Receipt, fee_for
 from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
-from wmnet.localnet.params import EXISTENTIAL_DEPOSIT_RAO, MEV_KEY_BYTES
+from wmnet.localnet.params import EXISTENTIAL_DEPOSIT_RAO, MEV_KEY_BYTES, START_CALL_DELAY
+from wmnet.localnet.registry import Registry
+from wmnet.localnet.replay import HistoryUnavailable
 
-_CONSTANTS: dict[tuple[str, str], Any] = {
-    ("Balances", "ExistentialDeposit"): EXISTENTIAL_DEPOSIT_RAO,
-    ("System", "SS58Prefix"): 42,
-}
+CONSTANTS: Registry[tuple[str, str], Any] = Registry("constant")
+CONSTANTS.add(("Balances", "ExistentialDeposit"), EXISTENTIAL_DEPOSIT_RAO)
+CONSTANTS.add(("System", "SS58Prefix"), 42)
+CONSTANTS.add(("SubtensorModule", "InitialStartCallDelay"), START_CALL_DELAY)
 
 
 class LocalnetSubstrate:
@@ -44,8 +47,8 @@ class LocalnetSubstrate:
             if self._blocking_io:
                 return await asyncio.to_thread(fn, *args)
             return fn(*args)
-        except UnknownItem as error:
-            raise ChainError(f"the local chain does not model {error}") from error
+        except (UnknownItem, HistoryUnavailable) as error:
+            raise ChainError(str(error)) from error
         except (KeyError, IndexError, TypeError, ValueError) as error:
             raise ChainError(f"malformed query: {error}") from error
 
@@ -68,7 +71,7 @@ class LocalnetSubstrate:
             return None
         row = await self._run(self.backend.block, None, block_hash)
         if row is None:
-            raise ChainError(f"unknown block hash {block_hash}")
+            raise ChainError(f"no block with hash {block_hash} on this chain")
         return int(row["number"])
 
     async def block_hash(self, block: int | None = None) -> str:
@@ -132,7 +135,10 @@ class LocalnetSubstrate:
         params: list | None = None,
         block_hash: str | None = None,
     ) -> list[tuple[Any, Any]]:
-        rows = await self._run(self.backend.query_map, module, storage_function, list(params or []))
+        at = await self._block_number_of(block_hash)
+        rows = await self._run(
+            self.backend.query_map, module, storage_function, list(params or []), at
+        )
         return [(tuple(k) if isinstance(k, list) else k, v) for k, v in rows]
 
     async def query_batch(
@@ -147,12 +153,13 @@ class LocalnetSubstrate:
     async def runtime_call(
         self, api: str, method: str, params: list, block_hash: str | None = None
     ) -> Any:
-        return await self._run(self.backend.runtime_call, api, method, params)
+        at = await self._block_number_of(block_hash)
+        return await self._run(self.backend.runtime_call, api, method, params, at)
 
     async def constant(self, module: str, name: str) -> Any:
-        if (module, name) not in _CONSTANTS:
+        if (module, name) not in CONSTANTS:
             raise ChainError(f"the local chain does not model constant {module}.{name}")
-        return _CONSTANTS[(module, name)]
+        return CONSTANTS[(module, name)]
 
     async def decode_scale(self, type_string: str, data: Any) -> Any:
         raise ChainError("the local chain carries JSON, not SCALE; decode_scale is unsupported")
@@ -236,7 +243,7 @@ class LocalnetSubstrate:
         keypair: Any,
         *,
         nonce: int | None = None,
-        period: int | None = 64,
+        period: int | None = DEFAULT_ERA_PERIOD,
         wait_for_inclusion: bool = True,
         wait_for_finalization: bool = True,
     ) -> ExtrinsicResult:
@@ -249,22 +256,50 @@ class LocalnetSubstrate:
             return ExtrinsicResult(success=True, message="Submitted (not waiting).")
         return result_from_receipt(receipt)
 
-    async def prepare(self, call: Any, **kwargs: Any) -> Any:
+    async def prepare(
+        self,
+        call: Any,
+        *,
+        address: str,
+        crypto_type: int = 1,
+        nonce: int | None = None,
+        period: int | None = DEFAULT_ERA_PERIOD,
+        tip: int = 0,
+        metadata_hash: bytes | None = None,
+    ) -> Any:
         raise ChainError("out-of-process signing is not supported on the local chain")
 
     async def submit_signature(
-        self, unsigned: Any, signature: Any, **kwargs: Any
+        self,
+        unsigned: Any,
+        signature: bytes | str,
+        *,
+        wait_for_inclusion: bool = True,
+        wait_for_finalization: bool = True,
     ) -> ExtrinsicResult:
         raise ChainError("out-of-process signing is not supported on the local chain")
 
-    async def submit_signed(self, extrinsic: Any, keypair: Any, **kwargs: Any) -> ExtrinsicResult:
+    async def submit_signed(
+        self,
+        extrinsic: Any,
+        keypair: Any,
+        *,
+        wait_for_inclusion: bool = True,
+        wait_for_finalization: bool = True,
+    ) -> ExtrinsicResult:
         raise ChainError("pre-signed extrinsics are not supported on the local chain")
 
     def multisig_account(self, signatories: list[str], threshold: int) -> Any:
         raise ChainError("multisig is not supported on the local chain")
 
     async def submit_multisig(
-        self, call: Any, keypair: Any, multisig_account: Any, **kwargs: Any
+        self,
+        call: Any,
+        keypair: Any,
+        multisig_account: Any,
+        *,
+        wait_for_inclusion: bool = True,
+        wait_for_finalization: bool = True,
     ) -> ExtrinsicResult:
         raise ChainError("multisig is not supported on the local chain")
 

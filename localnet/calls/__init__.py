@@ -3,7 +3,8 @@
 A handler checks every condition first and only then mutates state, so a
 failed dispatch leaves state as it was (subtensor gets the same from its
 storage transaction layer). It raises :class:`DispatchError` with subtensor's
-error name on failure.
+error name on failure. Parameters arrive decoded and complete: the pool
+refuses a call whose parameters do not decode (calls/schema.py).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wmnet.localnet.errors import DispatchError, InvalidTransaction
+from wmnet.localnet.calls.schema import schema_for
+from wmnet.localnet.errors import DispatchError
+from wmnet.localnet.registry import Registry
 from wmnet.localnet.state import ChainState, Subnet
 
 ROOT = "<root>"
@@ -43,8 +46,7 @@ class CallContext:
             }
         )
 
-    def subnet(self, netuid: Any, missing: str = "SubnetNotExists") -> Subnet:
-        netuid = as_int(netuid, "netuid")
+    def subnet(self, netuid: int, missing: str = "SubnetNotExists") -> Subnet:
         subnet = self.state.subnets.get(netuid)
         if subnet is None:
             raise DispatchError(missing)
@@ -57,48 +59,23 @@ class CallContext:
 
 
 Handler = Callable[..., None]
-HANDLERS: dict[tuple[str, str], Handler] = {}
+HANDLERS: Registry[tuple[str, str], Handler] = Registry("call handler")
 
 
 def handler(module: str, *functions: str) -> Callable[[Handler], Handler]:
+    """Register ``fn`` for each ``module.function``; each must have a parameter schema.
+
+    The handler is called with exactly the schema's parameters, already
+    decoded (calls/schema.py), so it never sees a malformed value.
+    """
+
     def register(fn: Handler) -> Handler:
         for function in functions:
-            HANDLERS[(module, function)] = fn
+            schema_for(module, function)  # fails at import for a call with no schema
+            HANDLERS.add((module, function), fn)
         return fn
 
     return register
-
-
-def as_int(value: Any, name: str) -> int:
-    """Coerce a decoded integer parameter, refusing anything that is not one."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        raise InvalidTransaction(
-            f"invalid call parameter: {name} must be an integer, got {value!r}"
-        )
-    return value
-
-
-def as_u16_list(value: Any, name: str) -> list[int]:
-    if not isinstance(value, (list, tuple)):
-        raise InvalidTransaction(f"invalid call parameter: {name} must be a list of integers")
-    out = [as_int(v, name) for v in value]
-    if any(v < 0 or v > 65_535 for v in out):
-        raise InvalidTransaction(f"invalid call parameter: {name} entries must fit in u16")
-    return out
-
-
-def as_address(value: Any, name: str) -> str:
-    from wmnet.localnet.keys import is_ss58
-
-    if isinstance(value, dict) and "Id" in value:  # MultiAddress::Id
-        value = value["Id"]
-    if not isinstance(value, str) or not is_ss58(value):
-        raise InvalidTransaction(
-            f"invalid call parameter: {name} must be an ss58 address, got {value!r}"
-        )
-    return value
 
 
 def load_all() -> None:

@@ -2,47 +2,82 @@
 
 Owner-settable setters accept the subnet owner's coldkey or root; the rest
 accept root only, which on this chain means a call wrapped in ``Sudo.sudo``
-signed by the sudo key (``//Alice``), as on a real localnet.
+signed by the sudo key (``//Alice``), as on a real localnet. Each setter's
+parameter name is its own (the SDK's call catalogue, enforced by
+calls/schema.py), and the preconditions subtensor's admin-utils pallet checks
+(``pallets/admin-utils/src/lib.rs``) are checked here, before anything is set.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from wmnet.localnet.calls import ROOT, CallContext, as_int, handler
-from wmnet.localnet.errors import DispatchError, InvalidTransaction
-from wmnet.localnet.params import ADMIN_SETTERS, OWNER_SETTABLE
+from wmnet.localnet.calls import ROOT, CallContext, handler
+from wmnet.localnet.calls.schema import MAX_UIDS
+from wmnet.localnet.errors import DispatchError
+from wmnet.localnet.params import ADMIN_SETTERS, OWNER_SETTABLE, U16_MAX
+from wmnet.localnet.state import Subnet
+
+# subtensor do_set_alpha_values: both values at least u16::MAX / 40.
+MIN_ALPHA_U16 = U16_MAX // 40
+# admin-utils sudo_set_bonds_moving_average: the cap for owner-set values.
+OWNER_MAX_BONDS_MOVING_AVERAGE = 975_000
 
 
-def _authorize(ctx: CallContext, function: str, netuid: Any) -> None:
+def _authorize(ctx: CallContext, function: str, netuid: int) -> Subnet:
+    subnet = ctx.subnet(netuid)
     if ctx.origin == ROOT:
-        return
+        return subnet
     if function not in OWNER_SETTABLE:
         raise DispatchError("BadOrigin", "this setter needs root (Sudo.sudo)", pallet="System")
-    subnet = ctx.subnet(netuid)
     if subnet.owner_coldkey != ctx.origin:
         raise DispatchError(
             "BadOrigin", "only the subnet owner or root may set this", pallet="System"
         )
+    return subnet
 
 
-def _value_param(params: dict[str, Any]) -> Any:
-    values = [v for k, v in params.items() if k != "netuid"]
-    if len(values) != 1:
-        raise InvalidTransaction("invalid call parameter: expected one value besides netuid")
-    return values[0]
+def _check_max_allowed_uids(ctx: CallContext, subnet: Subnet, value: int) -> None:
+    if value < len(subnet.neurons):
+        raise DispatchError("MaxAllowedUIdsLessThanCurrentUIds", pallet="AdminUtils")
+    if value > MAX_UIDS:
+        raise DispatchError("MaxAllowedUidsGreaterThanDefaultMaxAllowedUids", pallet="AdminUtils")
 
 
-def admin_setter(ctx: CallContext, **params: Any) -> None:
+def _check_max_allowed_validators(ctx: CallContext, subnet: Subnet, value: int) -> None:
+    if value > subnet.hp("MaxAllowedUids"):
+        raise DispatchError("MaxValidatorsLargerThanMaxUIds", pallet="AdminUtils")
+
+
+def _check_bonds_moving_average(ctx: CallContext, subnet: Subnet, value: int) -> None:
+    if ctx.origin != ROOT and value > OWNER_MAX_BONDS_MOVING_AVERAGE:
+        raise DispatchError("BondsMovingAverageMaxReached", pallet="AdminUtils")
+
+
+def _check_steepness(ctx: CallContext, subnet: Subnet, value: int) -> None:
+    if ctx.origin != ROOT and value < 0:
+        raise DispatchError("NegativeSigmoidSteepness", pallet="AdminUtils")
+
+
+PRECONDITIONS: dict[str, Callable[[CallContext, Subnet, int], None]] = {
+    "sudo_set_max_allowed_uids": _check_max_allowed_uids,
+    "sudo_set_max_allowed_validators": _check_max_allowed_validators,
+    "sudo_set_bonds_moving_average": _check_bonds_moving_average,
+    "sudo_set_alpha_sigmoid_steepness": _check_steepness,
+}
+
+
+def admin_setter(ctx: CallContext, netuid: int, **value_param: Any) -> None:
+    """A setter of one value besides netuid; the schema fixed the value's name."""
     function = ctx.function
-    netuid = params.get("netuid")
-    _authorize(ctx, function, netuid)
-    subnet = ctx.subnet(netuid)
-    value = _value_param(params)
-    value = int(value) if isinstance(value, bool) else as_int(value, function)
+    subnet = _authorize(ctx, function, netuid)
+    (value,) = value_param.values()
+    value = int(value)  # bools are stored as 0/1, as subtensor's storage reads back
+    check = PRECONDITIONS.get(function)
+    if check is not None:
+        check(ctx, subnet, value)
     storage = ADMIN_SETTERS[function]
-    if value < 0 and storage != "AlphaSigmoidSteepness":
-        raise InvalidTransaction(f"invalid call parameter: {storage} must be non-negative")
     subnet.hyperparams[storage] = value
     ctx.emit(
         "AdminUtils",
@@ -56,42 +91,45 @@ for _setter in ADMIN_SETTERS:
 
 
 @handler("AdminUtils", "sudo_set_alpha_values")
-def set_alpha_values(
-    ctx: CallContext, netuid: Any, alpha_low: Any, alpha_high: Any, **_: Any
-) -> None:
-    _authorize(ctx, "sudo_set_alpha_values", netuid)
-    subnet = ctx.subnet(netuid)
-    low, high = as_int(alpha_low, "alpha_low"), as_int(alpha_high, "alpha_high")
-    if not 0 < low <= high <= 65_535:
+def set_alpha_values(ctx: CallContext, netuid: int, alpha_low: int, alpha_high: int) -> None:
+    """subtensor ``do_set_alpha_values``: liquid alpha on, both ≥ u16::MAX/40, low ≤ high."""
+    subnet = _authorize(ctx, "sudo_set_alpha_values", netuid)
+    if not subnet.hp("LiquidAlphaOn"):
+        raise DispatchError("LiquidAlphaDisabled")
+    if alpha_high < MIN_ALPHA_U16:
+        raise DispatchError("AlphaHighTooLow")
+    if not MIN_ALPHA_U16 <= alpha_low <= alpha_high:
         raise DispatchError("AlphaLowOutOfRange")
-    subnet.hyperparams["AlphaLow"] = low
-    subnet.hyperparams["AlphaHigh"] = high
+    subnet.hyperparams["AlphaLow"] = alpha_low
+    subnet.hyperparams["AlphaHigh"] = alpha_high
+    ctx.emit(
+        "AdminUtils",
+        "HyperparameterSet",
+        {"netuid": subnet.netuid, "name": "AlphaValues", "value": [alpha_low, alpha_high]},
+    )
 
 
 @handler("AdminUtils", "sudo_set_activity_cutoff_factor")
-def set_activity_cutoff_factor(ctx: CallContext, netuid: Any, **params: Any) -> None:
-    _authorize(ctx, "sudo_set_activity_cutoff_factor", netuid)
-    subnet = ctx.subnet(netuid)
-    factor = as_int(_value_param(params), "factor")
+def set_activity_cutoff_factor(ctx: CallContext, netuid: int, factor_milli: int) -> None:
+    subnet = _authorize(ctx, "sudo_set_activity_cutoff_factor", netuid)
     # The effective cutoff is factor per-mille of a tempo.
-    subnet.hyperparams["ActivityCutoff"] = factor * subnet.hp("Tempo") // 1000
+    subnet.hyperparams["ActivityCutoff"] = factor_milli * subnet.hp("Tempo") // 1000
 
 
 @handler("AdminUtils", "sudo_set_stake_threshold")
-def set_stake_threshold(ctx: CallContext, min_stake: Any, **_: Any) -> None:
+def set_stake_threshold(ctx: CallContext, min_stake: int) -> None:
     if ctx.origin != ROOT:
         raise DispatchError("BadOrigin", "this setter needs root (Sudo.sudo)", pallet="System")
-    ctx.state.stake_threshold = as_int(min_stake, "min_stake")
+    ctx.state.stake_threshold = min_stake
 
 
 @handler("Sudo", "sudo")
-def sudo(ctx: CallContext, call: Any, **_: Any) -> None:
+def sudo(ctx: CallContext, call: Any) -> None:
     signer = ctx.signed()
     if signer != ctx.state.sudo_key:
         raise DispatchError("RequireSudo", pallet="Sudo")
-    inner = getattr(call, "module", None), getattr(call, "function", None)
-    if inner[0] is None or ctx.dispatch is None:
-        raise InvalidTransaction("invalid call parameter: Sudo.sudo needs a composed call")
+    if ctx.dispatch is None:
+        raise DispatchError("CallUnavailable", pallet="System")
     root_ctx = CallContext(
         state=ctx.state,
         block=ctx.block,
@@ -99,10 +137,10 @@ def sudo(ctx: CallContext, call: Any, **_: Any) -> None:
         events=ctx.events,
         extrinsic_index=ctx.extrinsic_index,
         dispatch=ctx.dispatch,
-        function=inner[1],
+        function=call.function,
     )
     try:
-        ctx.dispatch(root_ctx, inner[0], inner[1], dict(call.params))
+        ctx.dispatch(root_ctx, call.module, call.function, dict(call.params))
     except DispatchError as error:
         # The outer extrinsic succeeds; the inner failure lives in Sudid.
         ctx.emit("Sudo", "Sudid", {"sudo_result": {"Err": module_error(error)}})

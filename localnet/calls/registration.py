@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from wmnet.localnet.calls import CallContext, as_address, handler
+from wmnet.localnet.calls import CallContext, handler
 from wmnet.localnet.errors import DispatchError
 from wmnet.localnet.state import Neuron, Subnet, stake_key
 
@@ -42,9 +40,8 @@ def clear_uid(subnet: Subnet, uid: int) -> None:
 
 
 @handler("SubtensorModule", "burned_register")
-def burned_register(ctx: CallContext, netuid: Any, hotkey: Any, **_: Any) -> None:
+def burned_register(ctx: CallContext, netuid: int, hotkey: str) -> None:
     coldkey = ctx.signed()
-    hotkey = as_address(hotkey, "hotkey")
     subnet = ctx.subnet(netuid)
     state = ctx.state
     if not subnet.hp("NetworkRegistrationAllowed"):

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
-from wmnet.localnet.calls import CallContext, as_int, handler
+from wmnet.localnet.calls import CallContext, handler
 from wmnet.localnet.errors import DispatchError
 from wmnet.localnet.state import AxonInfo
 
@@ -13,22 +12,21 @@ from wmnet.localnet.state import AxonInfo
 @handler("SubtensorModule", "serve_axon", "serve_axon_tls")
 def serve_axon(
     ctx: CallContext,
-    netuid: Any,
-    version: Any,
-    ip: Any,
-    port: Any,
-    ip_type: Any,
-    protocol: Any,
-    placeholder1: Any = 0,
-    placeholder2: Any = 0,
-    **_: Any,
+    netuid: int,
+    version: int,
+    ip: int,
+    port: int,
+    ip_type: int,
+    protocol: int,
+    placeholder1: int,
+    placeholder2: int,
+    certificate: bytes | None = None,
 ) -> None:
     hotkey = ctx.signed()
     subnet = ctx.subnet(netuid, missing="MechanismDoesNotExist")
     uid = subnet.uid_of(hotkey)
     if uid is None:
         raise DispatchError("HotKeyNotRegisteredInNetwork")
-    ip, port, ip_type = as_int(ip, "ip"), as_int(port, "port"), as_int(ip_type, "ip_type")
     if ip_type not in (4, 6):
         raise DispatchError("InvalidIpType")
     if not _valid_ip(ip, ip_type):
@@ -41,13 +39,13 @@ def serve_axon(
         raise DispatchError("ServingRateLimitExceeded")
     neuron.axon = AxonInfo(
         block=ctx.block,
-        version=as_int(version, "version"),
+        version=version,
         ip=ip,
         port=port,
         ip_type=ip_type,
-        protocol=as_int(protocol, "protocol"),
-        placeholder1=as_int(placeholder1, "placeholder1"),
-        placeholder2=as_int(placeholder2, "placeholder2"),
+        protocol=protocol,
+        placeholder1=placeholder1,
+        placeholder2=placeholder2,
     )
     ctx.emit("SubtensorModule", "AxonServed", [subnet.netuid, hotkey])
 

@@ -7,9 +7,7 @@ depends on — who holds stake, how much, on which hotkey — is kept exactly.
 
 from __future__ import annotations
 
-from typing import Any
-
-from wmnet.localnet.calls import CallContext, as_address, as_int, handler
+from wmnet.localnet.calls import CallContext, handler
 from wmnet.localnet.errors import DispatchError
 from wmnet.localnet.params import DEFAULT_MIN_STAKE_RAO, RAO_PER_TAO
 from wmnet.localnet.state import stake_key
@@ -28,19 +26,18 @@ def _check_stake_target(ctx: CallContext, hotkey: str, netuid: int) -> None:
 @handler("SubtensorModule", "add_stake", "add_stake_limit")
 def add_stake(
     ctx: CallContext,
-    hotkey: Any,
-    netuid: Any,
-    amount_staked: Any,
-    limit_price: Any = None,
-    **_: Any,
+    hotkey: str,
+    netuid: int,
+    amount_staked: int,
+    limit_price: int | None = None,
+    allow_partial: bool = False,
 ) -> None:
     coldkey = ctx.signed()
-    hotkey = as_address(hotkey, "hotkey")
-    netuid, amount = as_int(netuid, "netuid"), as_int(amount_staked, "amount_staked")
+    amount = amount_staked
     _check_stake_target(ctx, hotkey, netuid)
     if amount < DEFAULT_MIN_STAKE_RAO:
         raise DispatchError("AmountTooLow")
-    if limit_price is not None and as_int(limit_price, "limit_price") < ALPHA_PRICE_RAO:
+    if limit_price is not None and limit_price < ALPHA_PRICE_RAO:
         raise DispatchError("SlippageTooHigh")
     account = ctx.state.account(coldkey)
     if account.free < amount:
@@ -54,15 +51,14 @@ def add_stake(
 @handler("SubtensorModule", "remove_stake", "remove_stake_limit")
 def remove_stake(
     ctx: CallContext,
-    hotkey: Any,
-    netuid: Any,
-    amount_unstaked: Any,
-    limit_price: Any = None,
-    **_: Any,
+    hotkey: str,
+    netuid: int,
+    amount_unstaked: int,
+    limit_price: int | None = None,
+    allow_partial: bool = False,
 ) -> None:
     coldkey = ctx.signed()
-    hotkey = as_address(hotkey, "hotkey")
-    netuid, amount = as_int(netuid, "netuid"), as_int(amount_unstaked, "amount_unstaked")
+    amount = amount_unstaked
     _check_stake_target(ctx, hotkey, netuid)
     key = stake_key(hotkey, coldkey, netuid)
     held = ctx.state.stakes.get(key, 0)
@@ -70,7 +66,7 @@ def remove_stake(
         raise DispatchError("NotEnoughStakeToWithdraw")
     if 0 < held - amount < DEFAULT_MIN_STAKE_RAO:
         raise DispatchError("AmountTooLow")
-    if limit_price is not None and as_int(limit_price, "limit_price") > ALPHA_PRICE_RAO:
+    if limit_price is not None and limit_price > ALPHA_PRICE_RAO:
         raise DispatchError("SlippageTooHigh")
     ctx.state.stakes[key] = held - amount
     ctx.state.account(coldkey).free += amount

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from wmnet.localnet.calls import CallContext, as_address, as_int, handler
+from wmnet.localnet.calls import CallContext, handler
 from wmnet.localnet.errors import DispatchError
 from wmnet.localnet.params import (
     MAX_SUBNETS,
@@ -29,9 +27,8 @@ def network_lock_cost(state: ChainState, block: int) -> int:
 
 
 @handler("SubtensorModule", "register_network", "register_network_with_identity")
-def register_network(ctx: CallContext, hotkey: Any, identity: Any = None, **_: Any) -> None:
+def register_network(ctx: CallContext, hotkey: str, identity: dict | None = None) -> None:
     coldkey = ctx.signed()
-    hotkey = as_address(hotkey, "hotkey")
     state = ctx.state
     owner = state.hotkey_owner.get(hotkey)
     if owner is not None and owner != coldkey:
@@ -55,7 +52,7 @@ def register_network(ctx: CallContext, hotkey: Any, identity: Any = None, **_: A
         locked=cost,
         last_epoch_block=ctx.block,
         accrued_since=ctx.block,
-        name=str((identity or {}).get("subnet_name", "")) if isinstance(identity, dict) else "",
+        name=(identity or {}).get("subnet_name", "")[:256],
     )
     # As on subtensor, the owner hotkey takes UID 0 and is immune from pruning.
     subnet.neurons.append(Neuron(uid=0, hotkey=hotkey, coldkey=coldkey, registered_at=ctx.block))
@@ -66,7 +63,7 @@ def register_network(ctx: CallContext, hotkey: Any, identity: Any = None, **_: A
 
 
 @handler("SubtensorModule", "start_call")
-def start_call(ctx: CallContext, netuid: Any, **_: Any) -> None:
+def start_call(ctx: CallContext, netuid: int) -> None:
     coldkey = ctx.signed()
     subnet = ctx.subnet(netuid)
     if subnet.owner_coldkey != coldkey:
@@ -81,6 +78,4 @@ def start_call(ctx: CallContext, netuid: Any, **_: Any) -> None:
     settle_accruals(ctx.state, ctx.block + 1)
     subnet.first_emission_block = ctx.block + 1
     subnet.accrued_since = ctx.block + 1
-    ctx.emit(
-        "SubtensorModule", "FirstEmissionBlockNumberSet", [as_int(netuid, "netuid"), ctx.block + 1]
-    )
+    ctx.emit("SubtensorModule", "FirstEmissionBlockNumberSet", [netuid, ctx.block + 1])

@@ -8,10 +8,8 @@ an offline real localnet) never gets. Test subnets disable commit-reveal.
 
 from __future__ import annotations
 
-from typing import Any
-
-from wmnet.localnet.calls import CallContext, as_int, as_u16_list, handler
-from wmnet.localnet.errors import DispatchError, InvalidTransaction
+from wmnet.localnet.calls import CallContext, handler
+from wmnet.localnet.errors import DispatchError
 from wmnet.localnet.params import U16_MAX
 from wmnet.localnet.state import Subnet, TimelockedCommit
 
@@ -40,9 +38,9 @@ def rate_limit_ok(subnet: Subnet, uid: int, block: int) -> bool:
     return last == 0 or block - last >= subnet.hp("WeightsSetRateLimit")
 
 
-def _check_mechanism(ctx: CallContext, netuid: Any, mecid: Any) -> Subnet:
+def _check_mechanism(ctx: CallContext, netuid: int, mecid: int) -> Subnet:
     subnet = ctx.subnet(netuid, missing="MechanismDoesNotExist")
-    if as_int(mecid, "mecid") != 0:  # one mechanism per subnet on this chain
+    if mecid != 0:  # one mechanism per subnet on this chain
         raise DispatchError("MechanismDoesNotExist")
     return subnet
 
@@ -90,21 +88,20 @@ def set_weights_checked(
 
 @handler("SubtensorModule", "set_mechanism_weights")
 def set_mechanism_weights(
-    ctx: CallContext, netuid: Any, mecid: Any, dests: Any, weights: Any, version_key: Any, **_: Any
+    ctx: CallContext,
+    netuid: int,
+    mecid: int,
+    dests: list[int],
+    weights: list[int],
+    version_key: int,
 ) -> None:
     subnet = _check_mechanism(ctx, netuid, mecid)
-    set_weights_checked(
-        ctx,
-        subnet,
-        as_u16_list(dests, "dests"),
-        as_u16_list(weights, "weights"),
-        as_int(version_key, "version_key"),
-    )
+    set_weights_checked(ctx, subnet, dests, weights, version_key)
 
 
 @handler("SubtensorModule", "set_weights")
 def set_weights(
-    ctx: CallContext, netuid: Any, dests: Any, weights: Any, version_key: Any, **_: Any
+    ctx: CallContext, netuid: int, dests: list[int], weights: list[int], version_key: int
 ) -> None:
     set_mechanism_weights(ctx, netuid, 0, dests, weights, version_key)
 
@@ -118,12 +115,11 @@ def set_weights(
 )
 def commit_timelocked(
     ctx: CallContext,
-    netuid: Any,
-    commit: Any,
-    reveal_round: Any,
-    mecid: Any = 0,
-    commit_reveal_version: Any = 4,
-    **_: Any,
+    netuid: int,
+    commit: bytes,
+    reveal_round: int,
+    mecid: int = 0,
+    commit_reveal_version: int = 4,
 ) -> None:
     hotkey = ctx.signed()
     subnet = _check_mechanism(ctx, netuid, mecid)
@@ -137,23 +133,18 @@ def commit_timelocked(
     mine = [c for c in subnet.timelocked_commits if c.hotkey == hotkey]
     if len(mine) >= MAX_UNREVEALED_COMMITS:
         raise DispatchError("TooManyUnrevealedCommits")
-    data = bytes(commit) if isinstance(commit, (bytes, bytearray, list)) else None
-    if data is None and isinstance(commit, str):
-        data = bytes.fromhex(commit.removeprefix("0x"))
-    if data is None:
-        raise InvalidTransaction("invalid call parameter: commit must be bytes")
     subnet.timelocked_commits.append(
         TimelockedCommit(
             hotkey=hotkey,
             block=ctx.block,
-            commit="0x" + data.hex(),
-            reveal_round=as_int(reveal_round, "reveal_round"),
-            commit_reveal_version=as_int(commit_reveal_version, "commit_reveal_version"),
+            commit="0x" + commit.hex(),
+            reveal_round=reveal_round,
+            commit_reveal_version=commit_reveal_version,
         )
     )
     subnet.neurons[uid].last_update = ctx.block
     ctx.emit(
         "SubtensorModule",
         "TimelockedWeightsCommitted",
-        [hotkey, subnet.netuid, "0x" + data[:32].hex(), as_int(reveal_round, "reveal_round")],
+        [hotkey, subnet.netuid, "0x" + commit[:32].hex(), reveal_round],
     )

@@ -47,12 +47,13 @@ def test_crash_mid_block_keeps_the_last_committed_block(tmp_path, monkeypatch):
     bob = dev_keypair("//Bob").ss58_address
     committed_bob = chain.state.account(bob).free
 
-    # Die in the middle of the block's transaction: after its block row is
-    # written, before the state document is.
+    # Die in the middle of the block's transaction: after its block row and
+    # journal are written, before the snapshot that block is due to write.
+    chain.snapshot_every = 1
     original = sqlite3.Connection.execute
 
     def crash_on_state_write(self, sql, *args):
-        if sql.startswith("INSERT OR REPLACE INTO state"):
+        if sql.startswith("INSERT OR REPLACE INTO snapshots"):
             raise OSError("power cut")
         return original(self, sql, *args)
 

@@ -35,7 +35,14 @@ def _name(result) -> str | None:
 async def test_set_weights_rejections(client, chain):
     subnet, validator, miners = await _subnet_with_validator(client, chain)
     n = subnet.netuid
+    # A key the chain has never seen is refused by the pool and leaves no account.
+    stranger = wallet("//Dave", "stranger")
+    refused = await set_weights_raw(client, n, stranger, [2], [1])
+    assert not refused.success and "Payment" in refused.message
+    assert chain.state.find_account(stranger.hotkey.ss58_address) is None
+    # A funded key that is not registered here fails on chain, with subtensor's name.
     outsider = wallet("//Dave", "stranger")
+    outsider.hotkey = outsider.coldkey
     assert (
         _name(await set_weights_raw(client, n, outsider, [2], [1])) == "HotKeyNotRegisteredInSubNet"
     )
