@@ -10,38 +10,32 @@ Frame convention: ``context_frames`` are frames 0..C-1; ``context_actions[:, i]`
 the action taken at frame i (leading to frame i+1) for i < C-1; ``actions[:, j]`` is
 the action taken at frame C-1+j. Predicted step j is frame C+j.
 
-Digest (version ``wmnet-latent-v1``): for one predicted latent z (float32, shape
-``(c, g, g)``), ``q = round_half_even(z * 2**12)`` as little-endian int32 in C order;
-``sha256(b"wmnet-latent-v1|c,g,g|12|" + q.bytes).hexdigest()``. The rounding declares
-the precision the digest speaks for (2**-12 ~ 2.4e-4). It binds the returned latents
-and lets two deterministic-mode runs on the same device kind compare in one string;
-it is *not* a tolerance check (values near a rounding edge flip), so verification of
-other precisions or devices compares latents numerically.
+Digest: one per (context, step), ``wmnet.protocol.digest.latent_digest`` (version
+``wmnet-latent-v1``; the wire format is specified there). It binds the returned latents;
+it is *not* a tolerance check, so verification compares latents numerically
+(``wmnet.worldmodel.verify``).
 """
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from wmnet.protocol import digest as wire_digest
+from wmnet.protocol.spec import DIGEST_BITS, DIGEST_VERSION
 from wmnet.worldmodel.dynamics import KVCache
 from wmnet.worldmodel.model import WorldModel, as_tensor
 
-DIGEST_VERSION = "wmnet-latent-v1"
-DIGEST_BITS = 12
+__all__ = ["DIGEST_BITS", "DIGEST_VERSION", "latent_digest", "rollout", "step"]
 
 
 def latent_digest(z: torch.Tensor) -> str:
-    """Digest of one step's latent ``(c, g, g)`` (see the module docstring)."""
+    """Digest of one step's latent ``(c, g, g)`` (``wmnet.protocol.digest``)."""
     if z.dim() != 3:
         raise ValueError(f"latent_digest expects one (c, g, g) latent, got {tuple(z.shape)}")
-    q = torch.round(z.detach().float().cpu() * (1 << DIGEST_BITS)).to(torch.int32)
-    header = f"{DIGEST_VERSION}|{','.join(map(str, q.shape))}|{DIGEST_BITS}|".encode()
-    data = q.contiguous().numpy().astype("<i4", copy=False).tobytes()
-    return hashlib.sha256(header + data).hexdigest()
+    return wire_digest.latent_digest(z.detach().float().cpu().numpy())
 
 
 def digests(latents: torch.Tensor) -> list[list[str]]:
