@@ -14,6 +14,7 @@ from wmnet.neurons.cmd_demo import demo
 from wmnet.neurons.cmd_localnet import app as localnet_app
 from wmnet.neurons.cmd_model import app as model_app
 from wmnet.neurons.cmd_subnet import app as subnet_app
+from wmnet.neurons.cmd_validator import app as validator_app
 
 app = typer.Typer(
     name="wmnet",
@@ -24,6 +25,7 @@ app = typer.Typer(
 app.add_typer(localnet_app, name="localnet", help="The embedded local subtensor.")
 app.add_typer(subnet_app, name="subnet", help="Create, register, stake and inspect subnets.")
 app.add_typer(model_app, name="model", help="Train and evaluate the reference world model.")
+app.add_typer(validator_app, name="validator", help="Verify miners' work and set weights.")
 app.add_typer(bench_app, name="bench", help="Benchmarks that print figures.")
 app.command("demo")(demo)
 

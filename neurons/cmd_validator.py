@@ -1,0 +1,88 @@
+"""`wmnet validator run`: ask miners for rollouts, verify, score, set weights."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(no_args_is_help=True)
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+@app.command("run")
+def run(
+    wallet: str = typer.Option(..., "--wallet", help="Wallet name, or a dev URI like //Bob."),
+    hotkey: str = typer.Option("default", "--hotkey", help="Hotkey name."),
+    netuid: int = typer.Option(..., "--netuid", min=1, max=65535),
+    network: str = typer.Option("localnet", "--network", help="localnet, http://…, local, …"),
+    state: Path = typer.Option(
+        Path("~/.wmnet/validator/state.json"), "--state", help="Scores and last weights."
+    ),
+    usage: Path = typer.Option(
+        Path("~/.wmnet/validator/usage.jsonl"), "--usage", help="Usage events (JSON lines)."
+    ),
+    sample_size: int = typer.Option(16, "--sample-size", min=1, help="Miners asked per round."),
+    round_interval: float = typer.Option(1.0, "--round-interval", min=0.0, help="Seconds."),
+    precisions: str = typer.Option("fp32,bf16,int8", "--precisions", help="Precisions to ask for."),
+    horizons: str = typer.Option("16,32", "--horizons", help="Predicted steps per task."),
+    model_id: str = typer.Option("", "--model-id", help="Reference model (default: shipped)."),
+    rounds: int = typer.Option(0, "--rounds", min=0, help="Stop after N rounds (0: run on)."),
+    seed: int = typer.Option(-1, "--seed", help="Seed task draws (tests); -1: random."),
+    log_level: str = typer.Option("INFO", "--log-level"),
+) -> None:
+    """Run a validator until Ctrl-C or SIGTERM."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from wmnet.neurons.wallets import load_wallet
+    from wmnet.protocol.spec import MAX_HORIZON, PRECISIONS
+    from wmnet.validator.config import ValidatorConfig
+    from wmnet.validator.loop import ValidatorLoop
+    from wmnet.validator.tasks import TaskPolicy
+    from wmnet.validator.usage import JsonlUsageSink
+    from wmnet.worldmodel.checkpoint import ModelRegistry, default_model_id
+    from wmnet.worldmodel.determinism import set_deterministic
+
+    wanted = _split(precisions)
+    if not wanted or any(p not in PRECISIONS for p in wanted):
+        raise typer.BadParameter(
+            f"precisions must be among {PRECISIONS}", param_hint="--precisions"
+        )
+    try:
+        steps = tuple(int(h) for h in _split(horizons))
+    except ValueError:
+        raise typer.BadParameter("comma-separated integers", param_hint="--horizons") from None
+    if not steps or any(not 1 <= h <= MAX_HORIZON for h in steps):
+        raise typer.BadParameter(f"each horizon in 1..{MAX_HORIZON}", param_hint="--horizons")
+    mid = model_id or default_model_id()
+    set_deterministic(True)  # the reference run: same numbers on every validator
+    model = ModelRegistry().load(mid).eval()
+    config = ValidatorConfig(
+        netuid=netuid,
+        network=network,
+        sample_size=sample_size,
+        round_interval_s=round_interval,
+        precisions=wanted,
+        policy=TaskPolicy(horizons=steps, n_actions=model.cfg.n_actions),
+        state_path=state,
+        usage_path=usage,
+        seed=None if seed < 0 else seed,
+    )
+    loop = ValidatorLoop(
+        config, load_wallet(wallet, hotkey), model, mid, JsonlUsageSink(usage.expanduser())
+    )
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+        await loop.run(stop, max_rounds=rounds or None)
+
+    asyncio.run(main())

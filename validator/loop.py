@@ -1,0 +1,259 @@
+"""The validator's loop: sync, ask, verify, score, and set weights once per tempo.
+
+Each step is a small function; :class:`ValidatorLoop` only keeps the state between
+them (the metagraph it last saw, capacity reports, moving scores) and makes sure that
+nothing a miner or the chain does ends the loop:
+
+* chain unreachable (a restart) -> log, keep the last metagraph, retry next turn;
+* a miner times out, dies mid-request, answers garbage -> that answer scores 0;
+* ``SetWeights`` refused (rate limit, chain error) -> retried with backoff, then
+  tried again at the next opportunity.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import bittensor as bt
+import httpx
+import numpy as np
+
+from wmnet.localnet.network import client_for
+from wmnet.protocol.capacity import CapacityReport
+from wmnet.validator.config import ValidatorConfig
+from wmnet.validator.miner_client import QueryOutcome, query_capacity, query_rollout
+from wmnet.validator.scoring import Answer, score_round
+from wmnet.validator.state import ValidatorState, load_state, save_state
+from wmnet.validator.tasks import draw_task
+from wmnet.validator.usage import UsageEvent, UsageSink
+from wmnet.validator.verification import Verdict, verify_answers
+from wmnet.validator.weights import WeightOutcome, set_weights
+from wmnet.worldmodel.model import WorldModel
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class MinerTarget:
+    uid: int
+    hotkey: str
+    axon: str
+
+
+@dataclass
+class RoundReport:
+    block: int
+    answers: list[tuple[MinerTarget, str, bool]]  # (miner, reason, verified)
+    scores: dict[int, float]
+
+
+@dataclass
+class LoopStatus:
+    """What the loop has done so far (for logs, tests and the demo's display)."""
+
+    rounds: int = 0
+    chain_errors: int = 0
+    weights: list[WeightOutcome] = field(default_factory=list)
+    last_round: RoundReport | None = None
+
+
+def miner_targets(graph: bt.Metagraph, self_hotkey: str) -> list[MinerTarget]:
+    """Neurons serving an endpoint, other than this validator."""
+    return [
+        MinerTarget(n.uid, n.hotkey, n.axon)
+        for n in graph.neurons
+        if n.axon and n.hotkey != self_hotkey
+    ]
+
+
+def choose_precision(
+    rng: np.random.Generator, offered: CapacityReport | None, allowed: tuple[str, ...]
+) -> str:
+    """A precision both sides accept (a miner that reports none is asked for fp32)."""
+    options = [p for p in allowed if offered is None or p in offered.precisions]
+    return str(rng.choice(options)) if options else "fp32"
+
+
+class ValidatorLoop:
+    def __init__(
+        self,
+        config: ValidatorConfig,
+        wallet: Any,
+        model: WorldModel,
+        model_id: str,
+        usage: UsageSink,
+    ) -> None:
+        self.config = config
+        self.wallet = wallet
+        self.model = model
+        self.model_id = model_id
+        self.usage = usage
+        self.hotkey = wallet.hotkey.ss58_address
+        self.rng = np.random.default_rng(config.seed)
+        self.state: ValidatorState = load_state(self.state_path, config.netuid, config.score_alpha)
+        self.capacity: dict[str, tuple[int, CapacityReport | None]] = {}
+        self.status = LoopStatus()
+
+    @property
+    def state_path(self):
+        return self.config.state_path.expanduser()
+
+    # --- one turn -------------------------------------------------------------------
+
+    async def _metagraph(self, client: bt.Client) -> bt.Metagraph | None:
+        try:
+            return await client.subnets.metagraph(self.config.netuid)
+        except Exception as exc:  # the chain restarting, a network blip: try again later
+            self.status.chain_errors += 1
+            log.warning("metagraph read failed (%s); retrying", type(exc).__name__)
+            return None
+
+    async def _capacities(
+        self, http: httpx.AsyncClient, targets: list[MinerTarget], block: int
+    ) -> None:
+        stale = [
+            t
+            for t in targets
+            if t.hotkey not in self.capacity
+            or block - self.capacity[t.hotkey][0] >= self.config.capacity_refresh_blocks
+        ]
+        reports = await asyncio.gather(
+            *(query_capacity(http, self.wallet, t.axon, t.hotkey) for t in stale)
+        )
+        for t, report in zip(stale, reports, strict=True):
+            self.capacity[t.hotkey] = (block, report)
+
+    async def run_round(self, http: httpx.AsyncClient, graph: bt.Metagraph) -> RoundReport | None:
+        targets = miner_targets(graph, self.hotkey)
+        self.state.scores.sync({n.uid: n.hotkey for n in graph.neurons})
+        if not targets:
+            return None
+        if len(targets) > self.config.sample_size:
+            picks = self.rng.choice(len(targets), self.config.sample_size, replace=False)
+            targets = [targets[i] for i in sorted(picks)]
+        await self._capacities(http, targets, graph.block)
+        tasks = [
+            draw_task(
+                self.rng,
+                self.config.policy,
+                self.model_id,
+                choose_precision(self.rng, self.capacity[t.hotkey][1], self.config.precisions),
+            )
+            for t in targets
+        ]
+        outcomes: list[QueryOutcome] = await asyncio.gather(
+            *(
+                query_rollout(http, self.wallet, t.axon, t.hotkey, task)
+                for t, task in zip(targets, tasks, strict=True)
+            )
+        )
+        answered = [
+            (i, (tasks[i], o.result)) for i, o in enumerate(outcomes) if o.result is not None
+        ]
+        verdicts: list[Verdict] = [Verdict(False, o.reason) for o in outcomes]
+        if answered:
+            checked = await asyncio.to_thread(verify_answers, self.model, [p for _, p in answered])
+            for (i, _), verdict in zip(answered, checked, strict=True):
+                verdicts[i] = verdict
+        answers = [
+            Answer(t.uid, t.hotkey, v.verified, task.horizon, o.latency_s, task.deadline_ms / 1000)
+            for t, task, o, v in zip(targets, tasks, outcomes, verdicts, strict=True)
+        ]
+        scores = score_round(answers)
+        for t in targets:
+            self.state.scores.update(t.uid, t.hotkey, scores[t.uid])
+        self._record_usage(targets, tasks, outcomes, verdicts)
+        report = RoundReport(
+            block=graph.block,
+            answers=[(t, v.reason, v.verified) for t, v in zip(targets, verdicts, strict=True)],
+            scores=scores,
+        )
+        for t, v in zip(targets, verdicts, strict=True):
+            log.info("uid %d %s: %s", t.uid, "verified" if v.verified else "rejected", v.reason)
+        return report
+
+    def _record_usage(self, targets, tasks, outcomes, verdicts) -> None:
+        now = time.time()
+        for t, task, o, v in zip(targets, tasks, outcomes, verdicts, strict=True):
+            compute_s = o.result.timing.compute_ms / 1000 if o.result is not None else 0.0
+            self.usage.record(
+                UsageEvent(
+                    request_id=task.task_id,
+                    time=now,
+                    netuid=self.config.netuid,
+                    miner_uid=t.uid,
+                    miner_hotkey=t.hotkey,
+                    workload="rollout",
+                    units=task.horizon if v.verified else 0,
+                    device_seconds=compute_s,
+                    origin="synthetic",
+                    verified=v.verified,
+                    reason=v.reason,
+                )
+            )
+
+    def weights_due(self, graph: bt.Metagraph) -> bool:
+        interval = self.config.weights_interval_blocks or graph.tempo
+        last = self.state.last_weights_block
+        return last is None or graph.block - last >= interval
+
+    async def maybe_set_weights(self, client: bt.Client, graph: bt.Metagraph) -> None:
+        if not self.weights_due(graph):
+            return
+        weights = self.state.scores.weights()
+        outcome = await set_weights(client, self.wallet, self.config.netuid, weights)
+        self.status.weights.append(outcome)
+        if outcome.ok:
+            self.state.last_weights = weights
+            self.state.last_weights_block = graph.block
+            log.info("weights set at block %d: %s", graph.block, weights)
+        else:
+            log.warning("weights not set at block %d: %s", graph.block, outcome.message)
+
+    # --- the loop -------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event | None = None, max_rounds: int | None = None) -> None:
+        """Run until ``stop`` is set (or ``max_rounds`` rounds are done); a chain that
+        is down at start or restarts midway is waited for, not fatal."""
+        stop = stop or asyncio.Event()
+        async with httpx.AsyncClient() as http:
+            while not stop.is_set():
+                try:
+                    async with client_for(self.config.network) as client:
+                        await self._turns(client, http, stop, max_rounds)
+                        return
+                except ConnectionError as exc:  # no chain answers (yet): wait for it
+                    self.status.chain_errors += 1
+                    log.warning("chain unreachable (%s); retrying", exc)
+                    await _sleep_or_stop(stop, self.config.chain_retry_s)
+
+    async def _turns(
+        self,
+        client: bt.Client,
+        http: httpx.AsyncClient,
+        stop: asyncio.Event,
+        max_rounds: int | None,
+    ) -> None:
+        while not stop.is_set():
+            graph = await self._metagraph(client)
+            if graph is not None:
+                report = await self.run_round(http, graph)
+                if report is not None:
+                    self.status.rounds += 1
+                    self.status.last_round = report
+                await self.maybe_set_weights(client, graph)
+                save_state(self.state, self.state_path)
+                if max_rounds is not None and self.status.rounds >= max_rounds:
+                    return
+            delay = self.config.round_interval_s if graph else self.config.chain_retry_s
+            await _sleep_or_stop(stop, delay)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), timeout=seconds)
