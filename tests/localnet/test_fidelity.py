@@ -15,8 +15,6 @@ from wmnet.localnet.params import (
     START_CALL_DELAY,
 )
 
-pytestmark = pytest.mark.asyncio
-
 
 async def _root(client, setter: str, **params) -> bt.ExtrinsicResult:
     inner = await client.compose(bt.calls.Call("AdminUtils", setter, dict(params)))
