@@ -30,7 +30,8 @@ def latent_digest(z: np.ndarray) -> str:
     # Scaling by a power of two is exact in float32; np.rint rounds half to even. Values
     # outside int32 saturate and NaN counts as 0, so every input has one digest.
     scaled = np.nan_to_num(arr * np.float32(1 << DIGEST_BITS), nan=0.0)
-    q = np.clip(np.rint(scaled), -(2**31), 2**31 - 1).astype("<i4")
+    # Clip in float64: float32 cannot hold 2**31 - 1 exactly.
+    q = np.clip(np.rint(scaled).astype(np.float64), -(2**31), 2**31 - 1).astype("<i4")
     header = f"{DIGEST_VERSION}|{','.join(map(str, arr.shape))}|{DIGEST_BITS}|".encode()
     return hashlib.sha256(header + np.ascontiguousarray(q).tobytes()).hexdigest()
 
