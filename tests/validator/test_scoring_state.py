@@ -1,0 +1,108 @@
+"""Scores, moving averages, persisted state and usage events."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from wmnet.protocol.rollout import RolloutTask
+from wmnet.validator.scoring import Answer, MovingScores, latency_penalty, score_round
+from wmnet.validator.state import ValidatorState, load_state, save_state
+from wmnet.validator.tasks import TaskPolicy, draw_task
+from wmnet.validator.usage import JsonlUsageSink, UsageEvent
+
+
+def _answer(uid, verified=True, steps=16, latency=1.0, deadline=10.0):
+    return Answer(uid, f"hk{uid}", verified, steps, latency, deadline)
+
+
+def test_unverified_answers_score_zero_and_the_fastest_scores_one():
+    scores = score_round(
+        [_answer(0, latency=1.0), _answer(1, latency=2.0), _answer(2, verified=False, latency=0.1)]
+    )
+    assert scores == {0: 1.0, 1: 0.5, 2: 0.0}
+
+
+def test_no_verified_answer_means_all_zero():
+    assert score_round([_answer(0, verified=False), _answer(1, verified=False)]) == {0: 0.0, 1: 0.0}
+
+
+def test_latency_penalty_shape():
+    assert latency_penalty(1.0, 10.0) == 1.0
+    assert latency_penalty(7.5, 10.0) == pytest.approx(0.75)
+    assert latency_penalty(10.0, 10.0) == pytest.approx(0.5)
+    assert latency_penalty(1.0, 0.0) == 0.0
+
+
+def test_moving_average_resets_when_a_uid_changes_hands():
+    ms = MovingScores(alpha=0.5)
+    ms.update(3, "old", 1.0)
+    ms.update(3, "old", 0.0)
+    assert ms.scores[3] == pytest.approx(0.5)
+    ms.update(3, "new", 0.0)  # a new owner starts from its own first score
+    assert ms.scores[3] == 0.0
+    ms.update(4, "b", 1.0)
+    assert ms.sync({3: "new", 4: "other"}) == [4]
+    assert 4 not in ms.scores
+    assert ms.weights() == {}
+    ms.update(5, "c", 0.25)
+    ms.update(6, "d", 0.75)
+    assert ms.weights() == {5: 0.25, 6: 0.75}
+
+
+def test_state_survives_a_restart_and_refuses_foreign_files(tmp_path):
+    path = tmp_path / "state.json"
+    state = load_state(path, netuid=2, alpha=0.3)
+    state.scores.update(1, "hk1", 0.8)
+    state.last_weights, state.last_weights_block = {1: 1.0}, 42
+    save_state(state, path)
+    again = load_state(path, netuid=2, alpha=0.3)
+    assert again.scores.scores == {1: 0.8} and again.scores.hotkeys == {1: "hk1"}
+    assert again.last_weights == {1: 1.0} and again.last_weights_block == 42
+    assert list(tmp_path.iterdir()) == [path]  # no temp file left behind
+    with pytest.raises(ValueError, match="netuid 2, not 3"):
+        load_state(path, netuid=3, alpha=0.3)
+    path.write_text("{not json")
+    with pytest.raises(ValueError, match="not a wmnet validator state file"):
+        load_state(path, netuid=2, alpha=0.3)
+
+
+def test_a_failed_write_keeps_the_previous_state(tmp_path, monkeypatch):
+    path = tmp_path / "state.json"
+    save_state(ValidatorState(netuid=1), path)
+    before = path.read_text()
+    state = ValidatorState(netuid=1)
+    state.scores.update(9, "x", 1.0)
+
+    def boom(*_a, **_k):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("os.replace", boom)
+    with pytest.raises(OSError):
+        save_state(state, path)
+    assert path.read_text() == before
+    assert list(tmp_path.iterdir()) == [path]
+
+
+def test_usage_sink_appends_and_skips_a_torn_line(tmp_path):
+    sink = JsonlUsageSink(tmp_path / "u" / "usage.jsonl")
+    event = UsageEvent("r1", 1.0, 1, 2, "hk", "rollout", 16, 0.5, "synthetic", True, "ok")
+    sink.record(event)
+    sink.record(event)
+    with sink.path.open("a") as fh:
+        fh.write('{"request_id": "torn')
+    assert sink.read() == [event, event]
+    assert json.loads(sink.path.read_text().splitlines()[0])["verified"] is True
+
+
+def test_tasks_are_fresh_and_valid():
+    rng = np.random.default_rng(0)
+    policy = TaskPolicy(horizons=(8, 16), context_frames=3, n_actions=5)
+    tasks = [draw_task(rng, policy, "ab" * 6, "bf16") for _ in range(20)]
+    assert len({t.task_id for t in tasks}) == 20
+    assert len({t.context.seed for t in tasks}) == 20
+    for t in tasks:
+        assert RolloutTask.model_validate_json(t.model_dump_json()) == t
+        assert t.horizon in (8, 16) and max(t.actions) < 5 and t.precision == "bf16"
