@@ -1,0 +1,130 @@
+"""A whole subnet on this machine: a served chain, miners and a validator, each its own
+process on loopback, stopped together whatever happens (``ProcessGroup``).
+
+Used by the end-to-end test and by ``wmnet demo``. Every part is started through the
+same ``wmnet`` command an operator would type, so what runs here is what ships.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import bittensor as bt
+
+from wmnet.localnet.network import client_for
+from wmnet.neurons.demo_setup import DemoKeys, create_subnet, free_port
+from wmnet.neurons.processes import Child, ProcessGroup, wait_http_ok
+
+WMNET = [sys.executable, "-m", "wmnet.neurons.cli"]
+
+
+@dataclass(frozen=True)
+class MinerSpec:
+    """One miner to run: what it serves, and (tests, demo) how it cheats."""
+
+    precisions: str = "fp32"
+    cheat: str | None = None  # random | fake10 | replay (adversarial test behaviour)
+    record: bool = False  # write served answers where a replaying miner can find them
+    replay_from: int | None = None  # index of the miner whose recorded answers to replay
+
+
+@dataclass
+class LocalSubnet:
+    """Handles of a running local subnet."""
+
+    group: ProcessGroup
+    workdir: Path
+    chain_url: str = ""
+    netuid: int = 0
+    keys: DemoKeys | None = None
+    miners: list[Child] = field(default_factory=list)
+    miner_ports: list[int] = field(default_factory=list)
+    validator: Child | None = None
+
+    def start_chain(self, block_time: float = 0.25) -> str:
+        port = free_port()
+        child = self.group.start(
+            "chain",
+            [
+                *WMNET,
+                "localnet",
+                "up",
+                "--port",
+                str(port),
+                "--block-time",
+                str(block_time),
+                "--state",
+                str(self.workdir / "chain.db"),
+            ],
+        )
+        self.chain_url = f"http://127.0.0.1:{port}"
+        wait_http_ok(self.chain_url + "/v1/info", child)
+        return self.chain_url
+
+    def create_subnet(self, n_miners: int) -> int:
+        self.keys = DemoKeys.make(n_miners)
+        self.netuid = asyncio.run(create_subnet(self.chain_url, self.keys))
+        return self.netuid
+
+    def start_miners(self, specs: list[MinerSpec], extra: list[str] | None = None) -> None:
+        assert self.keys is not None, "create_subnet first"
+        self.miner_ports = [free_port() for _ in specs]
+        for i, spec in enumerate(specs):
+            argv = [
+                *WMNET, "miner", "run", "--wallet", self.keys.miners[i].name,
+                "--hotkey", f"miner{i}", "--netuid", str(self.netuid),
+                "--network", self.chain_url, "--port", str(self.miner_ports[i]),
+                "--precisions", spec.precisions, "--device", "cpu", *(extra or []),
+            ]  # fmt: skip
+            if spec.cheat:
+                argv += ["--cheat", spec.cheat]
+            if spec.record:
+                argv += ["--record-dir", str(self.workdir / f"record{i}")]
+            if spec.replay_from is not None:
+                argv += ["--replay-dir", str(self.workdir / f"record{spec.replay_from}")]
+            self.miners.append(self.group.start(f"miner{i}", argv))
+        for child, port in zip(self.miners, self.miner_ports, strict=True):
+            wait_http_ok(f"http://127.0.0.1:{port}/healthz", child, timeout_s=120)
+
+    def start_validator(self, extra: list[str] | None = None) -> Child:
+        assert self.keys is not None, "create_subnet first"
+        argv = [
+            *WMNET, "validator", "run", "--wallet", self.keys.validator.name,
+            "--hotkey", "validator", "--netuid", str(self.netuid), "--network", self.chain_url,
+            "--state", str(self.workdir / "validator" / "state.json"),
+            "--usage", str(self.workdir / "validator" / "usage.jsonl"), *(extra or []),
+        ]  # fmt: skip
+        self.validator = self.group.start("validator", argv)
+        return self.validator
+
+    def metagraph(self) -> bt.Metagraph:
+        async def read() -> bt.Metagraph:
+            async with client_for(self.chain_url) as client:
+                return await client.subnets.metagraph(self.netuid)
+
+        return asyncio.run(read())
+
+    def miner_uids(self) -> list[int]:
+        assert self.keys is not None
+        graph = self.metagraph()
+        return [graph.by_hotkey(m.hotkey.ss58_address).uid for m in self.keys.miners]
+
+    def check_alive(self) -> None:
+        """Raise with the child's log tail if any process has died."""
+        for child in self.group.dead():
+            raise RuntimeError(
+                f"{child.name} exited with code {child.popen.returncode}:\n{child.tail(40)}"
+            )
+
+    def wait_until(self, predicate, timeout_s: float, poll_s: float = 1.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            self.check_alive()
+            if predicate():
+                return True
+            time.sleep(poll_s)
+        return False
