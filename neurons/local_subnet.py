@@ -39,31 +39,31 @@ class LocalSubnet:
     group: ProcessGroup
     workdir: Path
     chain_url: str = ""
+    chain: Child | None = None
     netuid: int = 0
     keys: DemoKeys | None = None
     miners: list[Child] = field(default_factory=list)
     miner_ports: list[int] = field(default_factory=list)
     validator: Child | None = None
 
-    def start_chain(self, block_time: float = 0.25) -> str:
-        port = free_port()
-        child = self.group.start(
+    def start_chain(self, block_time: float = 0.25, port: int | None = None) -> str:
+        port = port or free_port()
+        self.chain = self.group.start(
             "chain",
-            [
-                *WMNET,
-                "localnet",
-                "up",
-                "--port",
-                str(port),
-                "--block-time",
-                str(block_time),
-                "--state",
-                str(self.workdir / "chain.db"),
-            ],
-        )
+            [*WMNET, "localnet", "up", "--port", str(port), "--block-time", str(block_time),
+             "--state", str(self.workdir / "chain.db")],
+        )  # fmt: skip
         self.chain_url = f"http://127.0.0.1:{port}"
-        wait_http_ok(self.chain_url + "/v1/info", child)
+        wait_http_ok(self.chain_url + "/v1/info", self.chain)
         return self.chain_url
+
+    def restart_chain(self, down_s: float = 1.0) -> None:
+        """Stop the chain server and start it again on the same port and state file."""
+        assert self.chain is not None, "start_chain first"
+        self.group.stop(self.chain)
+        self.group.children.remove(self.chain)
+        time.sleep(down_s)
+        self.start_chain(port=int(self.chain_url.rsplit(":", 1)[1]))
 
     def create_subnet(self, n_miners: int) -> int:
         self.keys = DemoKeys.make(n_miners)

@@ -98,6 +98,9 @@ class ValidatorLoop:
         self.state: ValidatorState = load_state(self.state_path, config.netuid, config.score_alpha)
         self.capacity: dict[str, tuple[int, CapacityReport | None]] = {}
         self.status = LoopStatus()
+        # After a refusal, wait this block before asking again: a rate-limited validator
+        # that retried every round would only collect more refusals.
+        self._weights_retry_block = 0
 
     @property
     def state_path(self):
@@ -200,6 +203,8 @@ class ValidatorLoop:
     def weights_due(self, graph: bt.Metagraph) -> bool:
         interval = self.config.weights_interval_blocks or graph.tempo
         last = self.state.last_weights_block
+        if graph.block < self._weights_retry_block:
+            return False
         return last is None or graph.block - last >= interval
 
     async def maybe_set_weights(self, client: bt.Client, graph: bt.Metagraph) -> None:
@@ -213,7 +218,14 @@ class ValidatorLoop:
             self.state.last_weights_block = graph.block
             log.info("weights set at block %d: %s", graph.block, weights)
         else:
-            log.warning("weights not set at block %d: %s", graph.block, outcome.message)
+            retry_in = max(1, (self.config.weights_interval_blocks or graph.tempo) // 4)
+            self._weights_retry_block = graph.block + retry_in
+            log.warning(
+                "weights not set at block %d (%s); next try in %d blocks",
+                graph.block,
+                outcome.message,
+                retry_in,
+            )
 
     # --- the loop -------------------------------------------------------------------
 
