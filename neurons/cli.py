@@ -12,6 +12,7 @@ import typer
 from wmnet.neurons.cmd_bench import app as bench_app
 from wmnet.neurons.cmd_demo import demo
 from wmnet.neurons.cmd_localnet import app as localnet_app
+from wmnet.neurons.cmd_miner import app as miner_app
 from wmnet.neurons.cmd_model import app as model_app
 from wmnet.neurons.cmd_subnet import app as subnet_app
 from wmnet.neurons.cmd_validator import app as validator_app
@@ -24,6 +25,7 @@ app = typer.Typer(
 )
 app.add_typer(localnet_app, name="localnet", help="The embedded local subtensor.")
 app.add_typer(subnet_app, name="subnet", help="Create, register, stake and inspect subnets.")
+app.add_typer(miner_app, name="miner", help="Serve rollouts as a miner on a subnet.")
 app.add_typer(model_app, name="model", help="Train and evaluate the reference world model.")
 app.add_typer(validator_app, name="validator", help="Verify miners' work and set weights.")
 app.add_typer(bench_app, name="bench", help="Benchmarks that print figures.")

@@ -1,0 +1,91 @@
+"""The miner's settings: one frozen dataclass, built by the CLI, read by every part.
+
+It holds only public facts (the hotkey's ss58 address, never a key), so it can be
+logged and passed to uvicorn worker processes as JSON (``WMNET_MINER_CONFIG``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Literal
+
+from wmnet.protocol.spec import PRECISIONS
+
+Cheat = Literal["random", "fake10", "replay"]
+CHEATS: tuple[str, ...] = ("random", "fake10", "replay")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+# uvicorn worker processes read their settings from here (see miner/serve.py).
+CONFIG_ENV = "WMNET_MINER_CONFIG"
+
+
+@dataclass(frozen=True)
+class MinerConfig:
+    """Everything the app factory needs; defaults are a loopback miner on the localnet."""
+
+    hotkey_ss58: str  # this miner's hotkey: requests must be signed for it
+    netuid: int
+    network: str = "localnet"
+    host: str = "127.0.0.1"
+    port: int = 8091
+    device: str = "auto"  # auto | cpu | cuda
+    precisions: tuple[str, ...] = ("fp32",)
+    model_ids: tuple[str, ...] = ()  # empty: the checkpoint shipped in the repo
+    model_dirs: tuple[str, ...] = ()
+    # Scheduler: at most max_batch tasks run in one rollout call; queue_limit more wait.
+    max_batch: int = 8
+    queue_limit: int = 64
+    batch_wait_ms: float = 2.0  # how long a lone task waits for compatible company
+    # Authorization and rate limiting.
+    min_stake: float = 0.0  # in units of 1e9 rao of the metagraph's total stake
+    rate: float = 20.0  # requests/s refilled for a validator holding the mean stake
+    burst: float = 40.0  # bucket size
+    metagraph_poll_s: float = 1.0  # how often the block number is polled
+    # Replay protection shared by several workers.
+    redis_url: str | None = field(default=None, repr=False)  # may hold a password
+    redis_prefix: str = "wmnet:nonce:"
+    workers: int = 1
+    # Recording results (an honest miner) and the adversarial test behaviours.
+    record_dir: str | None = None
+    replay_dir: str | None = None
+    cheat: Cheat | None = None
+    busy_window_s: float = 60.0
+    metrics_public: bool = False  # /metrics answers loopback callers only unless set
+
+    def __post_init__(self) -> None:
+        bad = [p for p in self.precisions if p not in PRECISIONS]
+        if bad or not self.precisions:
+            raise ValueError(f"precisions must be a non-empty subset of {PRECISIONS}, got {bad}")
+        if self.device not in DEVICES:
+            raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.cheat is not None and self.cheat not in CHEATS:
+            raise ValueError(f"cheat must be one of {CHEATS}, got {self.cheat!r}")
+        if self.max_batch < 1 or self.queue_limit < 1:
+            raise ValueError("max_batch and queue_limit must be at least 1")
+        if self.rate <= 0 or self.burst < 1:
+            raise ValueError("rate must be positive and burst at least 1")
+        if self.min_stake < 0:
+            raise ValueError("min_stake must not be negative")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.workers > 1 and not self.redis_url:
+            raise ValueError(
+                "--workers > 1 needs --redis-url: each worker is its own process, and "
+                "replay protection only holds when they share one nonce store"
+            )
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> MinerConfig:
+        raw = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(raw) - known
+        if unknown:
+            raise ValueError(f"unknown miner config fields: {sorted(unknown)}")
+        for name in ("precisions", "model_ids", "model_dirs"):
+            if name in raw:
+                raw[name] = tuple(raw[name])
+        return cls(**raw)
