@@ -1,0 +1,102 @@
+"""`wmnet miner run` as an operator runs it: a subprocess against a served chain."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from tests.localnet.served_thread import served
+from wmnet.localnet.network import client_for
+from wmnet.neurons.demo_setup import free_port
+
+WMNET = [sys.executable, "-m", "wmnet.neurons.cli"]
+
+
+def env_for(tmp_path) -> dict[str, str]:
+    env = dict(os.environ)
+    env["BTCLI_TOKEN_SYMBOLS_CACHE"] = str(tmp_path / "symbols.json")
+    env["BTCLI_CONFIG"] = str(tmp_path / "config.yml")
+    return env
+
+
+def miner_argv(url: str, netuid: int, port: int, hotkey: str = "miner0") -> list[str]:
+    return [
+        *WMNET, "miner", "run", "--wallet", "//Charlie", "--hotkey", hotkey,
+        "--netuid", str(netuid), "--network", url, "--port", str(port), "--device", "cpu",
+    ]  # fmt: skip
+
+
+async def axon_of(url: str, netuid: int, hotkey: str) -> str | None:
+    async with client_for(url) as client:
+        graph = await client.subnets.metagraph(netuid)
+        return graph.by_hotkey(hotkey).axon
+
+
+@pytest.mark.slow
+def test_miner_run_serves_publishes_and_stops_on_sigterm(network, tmp_path):
+    port = free_port()
+    log = tmp_path / "miner.log"
+    with served(network.chain) as url, log.open("wb") as out:
+        proc = subprocess.Popen(
+            miner_argv(url, network.netuid, port),
+            env=env_for(tmp_path),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            deadline = time.monotonic() + 90
+            health = None
+            while time.monotonic() < deadline and proc.poll() is None:
+                try:
+                    health = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.3)
+            assert health is not None and health.status_code == 200, log.read_text()
+            assert health.json()["hotkey"] == network.keys.miner.hotkey.ss58_address
+            hotkey = network.keys.miner.hotkey.ss58_address
+            axon = asyncio.run(axon_of(url, network.netuid, hotkey))
+            assert axon == f"127.0.0.1:{port}"
+            # Unsigned requests are refused by a live server too.
+            refused = httpx.post(f"http://127.0.0.1:{port}/v1/rollout", content=b"{}")
+            assert refused.status_code == 401
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=20) == 0, log.read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    text = log.read_text()
+    assert "Traceback" not in text
+    assert "//Charlie" not in text  # the dev URI is the secret seed of a dev key
+
+
+@pytest.mark.slow
+def test_an_unregistered_hotkey_exits_with_a_reason(network, tmp_path):
+    with served(network.chain) as url:
+        proc = subprocess.run(
+            miner_argv(url, network.netuid, free_port(), hotkey="nobody"),
+            env=env_for(tmp_path),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert proc.returncode == 1
+    assert "not registered" in proc.stderr and "--register" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_workers_without_redis_are_refused(tmp_path):
+    argv = [*miner_argv("http://127.0.0.1:1", 1, 8091), "--workers", "2"]
+    env = env_for(tmp_path)
+    env.pop("WMNET_REDIS_URL", None)
+    proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1
+    assert "--redis-url" in proc.stderr and "Traceback" not in proc.stderr
