@@ -27,6 +27,18 @@ from wmnet.miner.config import CONFIG_ENV, MinerConfig
 log = logging.getLogger("wmnet.miner")
 
 
+LOG_LEVEL_ENV = "WMNET_MINER_LOG_LEVEL"
+
+
+def configure_logging(level: str) -> None:
+    """One log format for the parent and every worker; no per-request HTTP client noise."""
+    logging.basicConfig(
+        level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # httpx logs every chain poll at INFO (one line per block read): keep warnings only.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
+
+
 class StartupError(RuntimeError):
     """A reason the miner cannot start, worded for the operator."""
 
@@ -160,6 +172,7 @@ def serve(config: MinerConfig, engine: Any = None, log_level: str = "info") -> N
         uvicorn.run(create_app(config, engine=engine), **common)
         return
     os.environ[CONFIG_ENV] = config.to_json()
+    os.environ[LOG_LEVEL_ENV] = log_level
     uvicorn.run("wmnet.miner.serve:worker_app", factory=True, workers=config.workers, **common)
 
 
@@ -167,6 +180,7 @@ def worker_app() -> Any:
     """The app of one uvicorn worker process (``--workers N``)."""
     from wmnet.miner.app import create_app
 
+    configure_logging(os.environ.get(LOG_LEVEL_ENV, "info"))
     text = os.environ.get(CONFIG_ENV)
     if not text:
         raise RuntimeError(f"{CONFIG_ENV} is not set; start workers with `wmnet miner run`")

@@ -82,12 +82,19 @@ def run(
 ) -> None:
     """Serve rollouts: check registration, publish the axon, run the HTTP server."""
     from wmnet.miner.config import MinerConfig
-    from wmnet.miner.serve import StartupError, check_redis, prepare_chain, publish_ip, serve
+    from wmnet.miner.serve import (
+        StartupError,
+        check_redis,
+        configure_logging,
+        prepare_chain,
+        publish_ip,
+        serve,
+    )
     from wmnet.neurons.wallets import load_wallet
 
-    logging.basicConfig(
-        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    if log_level.lower() not in ("debug", "info", "warning", "error"):
+        fail("--log-level must be debug, info, warning or error")
+    configure_logging(log_level)
     log = logging.getLogger("wmnet.miner")
     bind = host or "127.0.0.1"
     try:
