@@ -25,12 +25,13 @@ import numpy as np
 
 from wmnet.localnet.network import client_for
 from wmnet.protocol.capacity import CapacityReport
+from wmnet.protocol.usage import UsageEvent, WeightAttribution
 from wmnet.validator.config import ValidatorConfig
 from wmnet.validator.miner_client import QueryOutcome, query_capacity, query_rollout
 from wmnet.validator.scoring import Answer, score_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
 from wmnet.validator.tasks import draw_task
-from wmnet.validator.usage import UsageEvent, UsageSink
+from wmnet.validator.usage import UsageSink
 from wmnet.validator.verification import Verdict, verify_answers
 from wmnet.validator.weights import WeightOutcome, set_weights
 from wmnet.worldmodel.model import WorldModel
@@ -189,6 +190,7 @@ class ValidatorLoop:
                     request_id=task.task_id,
                     time=now,
                     netuid=self.config.netuid,
+                    validator_hotkey=self.hotkey,
                     miner_uid=t.uid,
                     miner_hotkey=t.hotkey,
                     workload="rollout",
@@ -199,6 +201,26 @@ class ValidatorLoop:
                     reason=v.reason,
                 )
             )
+
+    def _record_attribution(self, graph: bt.Metagraph, weights: dict[int, float]) -> None:
+        """Every point of weight came from rollouts (the only workload scored here yet)."""
+        hotkeys = {n.uid: n.hotkey for n in graph.neurons}
+        now = time.time()
+        self.usage.record_attribution(
+            [
+                WeightAttribution(
+                    time=now,
+                    netuid=self.config.netuid,
+                    block=graph.block,
+                    validator_hotkey=self.hotkey,
+                    miner_uid=uid,
+                    miner_hotkey=hotkeys.get(uid, ""),
+                    weight=w,
+                    by_workload={"rollout": 1.0},
+                )
+                for uid, w in sorted(weights.items())
+            ]
+        )
 
     def weights_due(self, graph: bt.Metagraph) -> bool:
         interval = self.config.weights_interval_blocks or graph.tempo
@@ -216,6 +238,7 @@ class ValidatorLoop:
         if outcome.ok:
             self.state.last_weights = weights
             self.state.last_weights_block = graph.block
+            self._record_attribution(graph, weights)
             log.info("weights set at block %d: %s", graph.block, weights)
         else:
             retry_in = max(1, (self.config.weights_interval_blocks or graph.tempo) // 4)

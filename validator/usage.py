@@ -1,75 +1,75 @@
-"""Usage events: what work was done, by whom, and whether it was verified.
+"""Where a validator's usage events and weight attribution go.
 
-The validator writes one event per miner answer (synthetic: the validator's own
-probes; organic: a paying customer's request through the gateway). The ledger
-ingests them; until it has its own store, :class:`JsonlUsageSink` appends JSON lines,
-one event per line, flushed per event so a crash loses at most the line being written.
+The records are ``wmnet.protocol.usage`` models; the ledger ingests them. A sink is
+anything with ``record(event)`` and ``record_attribution(rows)``;
+:class:`JsonlUsageSink` appends JSON lines (one record per line, flushed per record,
+so a crash loses at most the line being written; a torn last line is skipped on read).
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Protocol
 
+from pydantic import TypeAdapter, ValidationError
 
-@dataclass(frozen=True)
-class UsageEvent:
-    """One answered (or failed) request. ``units`` are predicted steps for rollouts."""
+from wmnet.protocol.usage import UsageEvent, WeightAttribution
 
-    request_id: str
-    time: float  # unix seconds
-    netuid: int
-    miner_uid: int
-    miner_hotkey: str
-    workload: Literal["rollout", "train_shard"]
-    units: int
-    device_seconds: float  # the miner's reported compute time
-    origin: Literal["synthetic", "organic"]
-    verified: bool
-    reason: str  # "ok" or why the answer failed
+Record = UsageEvent | WeightAttribution
+_RECORD = TypeAdapter(Record)
 
 
 class UsageSink(Protocol):
     def record(self, event: UsageEvent) -> None: ...
 
+    def record_attribution(self, rows: list[WeightAttribution]) -> None: ...
+
 
 class JsonlUsageSink:
-    """Appends events to a JSON-lines file (created with its folder on first use)."""
+    """Appends records to a JSON-lines file (created with its folder on first use)."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
 
-    def record(self, event: UsageEvent) -> None:
-        line = json.dumps(asdict(event), sort_keys=True) + "\n"
+    def _append(self, records: list[Record]) -> None:
+        text = "".join(r.model_dump_json() + "\n" for r in records)
         with self._lock:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self.path.open("a", encoding="utf-8") as fh:
-                fh.write(line)
+                fh.write(text)
                 fh.flush()
 
-    def read(self) -> list[UsageEvent]:
-        """Every complete event in the file (a torn last line is skipped)."""
+    def record(self, event: UsageEvent) -> None:
+        self._append([event])
+
+    def record_attribution(self, rows: list[WeightAttribution]) -> None:
+        self._append(list(rows))
+
+    def read(self) -> list[Record]:
+        """Every complete, valid record in the file, in order."""
         if not self.path.exists():
             return []
-        events = []
+        records: list[Record] = []
         for line in self.path.read_text(encoding="utf-8").splitlines():
             try:
-                events.append(UsageEvent(**json.loads(line)))
-            except (json.JSONDecodeError, TypeError):
+                records.append(_RECORD.validate_json(line))
+            except ValidationError:
                 continue
-        return events
+        return records
 
 
 class MemoryUsageSink:
-    """Keeps events in a list (tests, and the demo's live display)."""
+    """Keeps records in lists (tests, and the demo's live display)."""
 
     def __init__(self) -> None:
         self.events: list[UsageEvent] = []
+        self.attribution: list[WeightAttribution] = []
 
     def record(self, event: UsageEvent) -> None:
         self.events.append(event)
+
+    def record_attribution(self, rows: list[WeightAttribution]) -> None:
+        self.attribution.extend(rows)

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 
 from wmnet.protocol.rollout import RolloutTask
+from wmnet.protocol.usage import UsageEvent, WeightAttribution
 from wmnet.validator.scoring import Answer, MovingScores, latency_penalty, score_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
 from wmnet.validator.tasks import TaskPolicy, draw_task
-from wmnet.validator.usage import JsonlUsageSink, UsageEvent
+from wmnet.validator.usage import JsonlUsageSink
 
 
 def _answer(uid, verified=True, steps=16, latency=1.0, deadline=10.0):
@@ -86,15 +87,40 @@ def test_a_failed_write_keeps_the_previous_state(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == [path]
 
 
-def test_usage_sink_appends_and_skips_a_torn_line(tmp_path):
+def test_usage_sink_appends_both_kinds_and_skips_a_torn_line(tmp_path):
     sink = JsonlUsageSink(tmp_path / "u" / "usage.jsonl")
-    event = UsageEvent("r1", 1.0, 1, 2, "hk", "rollout", 16, 0.5, "synthetic", True, "ok")
+    event = UsageEvent(
+        request_id="r1",
+        time=1.0,
+        netuid=1,
+        validator_hotkey="v",
+        miner_uid=2,
+        miner_hotkey="hk",
+        workload="rollout",
+        units=16,
+        device_seconds=0.5,
+        origin="synthetic",
+        verified=True,
+        reason="ok",
+    )
+    row = WeightAttribution(
+        time=2.0,
+        netuid=1,
+        block=9,
+        validator_hotkey="v",
+        miner_uid=2,
+        miner_hotkey="hk",
+        weight=1.0,
+        by_workload={"rollout": 0.25, "train_shard": 0.75},
+    )
     sink.record(event)
-    sink.record(event)
+    sink.record_attribution([row])
     with sink.path.open("a") as fh:
-        fh.write('{"request_id": "torn')
-    assert sink.read() == [event, event]
+        fh.write('{"kind": "usage", "request_id": "torn')
+    assert sink.read() == [event, row]
     assert json.loads(sink.path.read_text().splitlines()[0])["verified"] is True
+    with pytest.raises(ValueError, match="sum to 1"):
+        WeightAttribution(**{**row.model_dump(), "by_workload": {"rollout": 0.5}})
 
 
 def test_tasks_are_fresh_and_valid():

@@ -1,0 +1,63 @@
+"""What a validator reports to the ledger: usage events and weight attribution.
+
+Both are pydantic records with a ``kind`` tag, so one JSON-lines stream can carry
+both and a reader validates every line before trusting it.
+
+* :class:`UsageEvent`: one answered (or failed) request: who did the work, how much
+  (``units``: predicted steps for a rollout, samples for a training shard), the
+  miner's device seconds, whether it was a validator's probe (``synthetic``) or a
+  paying customer's request (``organic``), and whether it passed verification.
+* :class:`WeightAttribution`: when a validator sets weights, how much of each miner's
+  weight came from each workload, so the ledger can split that miner's emission
+  across workloads (subsidy per workload).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wmnet.protocol.spec import Workload
+
+_RECORD = ConfigDict(extra="forbid", frozen=True)
+
+
+class UsageEvent(BaseModel):
+    model_config = _RECORD
+    kind: Literal["usage"] = "usage"
+    request_id: str = Field(min_length=1, max_length=128)
+    time: float  # unix seconds
+    netuid: int = Field(ge=0, le=65535)
+    validator_hotkey: str = Field(max_length=64)
+    miner_uid: int = Field(ge=0, le=65535)
+    miner_hotkey: str = Field(max_length=64)
+    workload: Workload
+    units: int = Field(ge=0)
+    device_seconds: float = Field(ge=0)
+    origin: Literal["synthetic", "organic"]
+    verified: bool
+    reason: str = Field(max_length=200)  # "ok" or why the answer failed
+
+
+class WeightAttribution(BaseModel):
+    """One miner's row of a validator's weights set at ``block``; ``by_workload`` are
+    the shares of ``weight`` earned by each workload (summing to 1)."""
+
+    model_config = _RECORD
+    kind: Literal["attribution"] = "attribution"
+    time: float
+    netuid: int = Field(ge=0, le=65535)
+    block: int = Field(ge=0)
+    validator_hotkey: str = Field(max_length=64)
+    miner_uid: int = Field(ge=0, le=65535)
+    miner_hotkey: str = Field(max_length=64)
+    weight: float = Field(ge=0, le=1)
+    by_workload: dict[Workload, float]
+
+    @model_validator(mode="after")
+    def _shares(self) -> WeightAttribution:
+        total = sum(self.by_workload.values())
+        if any(v < 0 for v in self.by_workload.values()) or abs(total - 1.0) > 1e-6:
+            raise ValueError("by_workload shares must be non-negative and sum to 1")
+        return self
