@@ -126,3 +126,43 @@ def rollout_bench(
     Console().print(table)
     if not res["trained_model"]:
         typer.echo("note: no trained checkpoint at this resolution; errors are not meaningful")
+
+
+@app.command("serve")
+def serve_bench(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    requests: int = typer.Option(200, "--requests", min=1, help="Timed rollouts."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Clients in flight."),
+    horizon: int = typer.Option(16, "--horizon", min=1, max=256, help="Steps per rollout."),
+    max_batch: int = typer.Option(8, "--max-batch", min=1, help="The miner's batch limit."),
+    device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda."),
+) -> None:
+    """Authenticated rollouts/s, latency and the auth gate's share through a real miner."""
+    import json
+    import os
+
+    from wmnet.bench.serve import bench_serve
+
+    if device not in ("auto", "cpu", "cuda"):
+        raise typer.BadParameter("--device must be auto, cpu or cuda")
+    res = bench_serve(
+        requests=requests,
+        concurrency=concurrency,
+        horizon=horizon,
+        max_batch=max_batch,
+        device=device,
+    )
+    res["cpu"] = _cpu_model()
+    res["cores"] = os.cpu_count()
+    if json_out:
+        typer.echo(json.dumps(res))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="miner serve (btauth/1-signed rollouts over loopback HTTP)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in res.items():
+        table.add_row(key, str(value))
+    Console().print(table)

@@ -12,6 +12,7 @@ One chain per session (set-up costs a few seconds): a subnet with
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -91,7 +92,9 @@ def network() -> Iterator[Network]:
 
 @pytest.fixture(scope="session")
 def engine() -> RolloutEngine:
-    return RolloutEngine.load(precisions=("fp32", "int8"), device="cpu")
+    # WMNET_TEST_DEVICE=cuda runs the same tests on a GPU box.
+    device = os.environ.get("WMNET_TEST_DEVICE", "cpu")
+    return RolloutEngine.load(precisions=("fp32", "int8"), device=device)
 
 
 @pytest.fixture
