@@ -1,0 +1,1 @@
+"""Alembic migrations of the ledger schema, run in code by ``wmnet.ledger.db.migrate``."""

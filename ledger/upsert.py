@@ -1,0 +1,43 @@
+"""Dialect-aware ``INSERT … ON CONFLICT`` for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def _insert(session: Session, table: Table):  # noqa: ANN202 - a dialect Insert
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return postgresql.insert(table)
+    if name == "sqlite":
+        return sqlite.insert(table)
+    raise NotImplementedError(f"the ledger supports SQLite and PostgreSQL, not {name}")
+
+
+def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
+    """Insert ``rows``, skipping any that collide with a unique constraint."""
+    if rows:
+        session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
+
+
+def upsert(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str],
+) -> None:
+    """Insert ``rows``; on a conflict over ``keys`` overwrite the ``update`` columns."""
+    if not rows:
+        return
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={column: statement.excluded[column] for column in update},
+    )
+    session.execute(statement, list(rows))

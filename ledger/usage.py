@@ -1,0 +1,205 @@
+"""Usage events and weight attribution from validators, into the ledger.
+
+Two ways in, one storage path (:func:`store_records`):
+
+* :func:`ingest_jsonl` reads the JSON-lines file a validator writes
+  (``wmnet.protocol.usage`` records, one per line). It resumes at the byte offset
+  it stored last time, in the same transaction as the records it read, so a kill
+  loses nothing and counts nothing twice; a torn last line waits for the next run,
+  and an invalid line is skipped and counted. A file shorter than the stored
+  offset (rotated) is read again from the start; request ids are unique, so events
+  already stored are skipped.
+* :class:`LedgerUsageSink` is a validator's sink (``record`` / ``record_attribution``)
+  that writes straight to the ledger instead of a file.
+
+Attribution rows are upserted on (netuid, block, validator, miner uid, workload);
+storing them re-splits the subsidies of the epochs they can affect.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, TypeAdapter, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from wmnet.ledger import models
+from wmnet.ledger.models import PPB
+from wmnet.ledger.subsidy import reattribute
+from wmnet.ledger.upsert import insert_ignore, upsert
+from wmnet.protocol.usage import UsageEvent, WeightAttribution
+
+Record = Annotated[UsageEvent | WeightAttribution, Field(discriminator="kind")]
+_RECORD: TypeAdapter[UsageEvent | WeightAttribution] = TypeAdapter(Record)
+BATCH_LINES = 5000
+
+
+def usage_row(event: UsageEvent) -> dict[str, Any]:
+    return {
+        "request_id": event.request_id,
+        "time": event.time,
+        "netuid": event.netuid,
+        "validator_hotkey": event.validator_hotkey,
+        "miner_uid": event.miner_uid,
+        "miner_hotkey": event.miner_hotkey,
+        "workload": event.workload,
+        "units": event.units,
+        "device_seconds": event.device_seconds,
+        "origin": event.origin,
+        "verified": event.verified,
+        "reason": event.reason,
+    }
+
+
+def attribution_rows(row: WeightAttribution) -> list[dict[str, Any]]:
+    """One ledger row per workload; weight and share as parts per billion."""
+    return [
+        {
+            "netuid": row.netuid,
+            "block": row.block,
+            "time": row.time,
+            "validator_hotkey": row.validator_hotkey,
+            "miner_uid": row.miner_uid,
+            "miner_hotkey": row.miner_hotkey,
+            "workload": workload,
+            "weight_ppb": round(row.weight * PPB),
+            "share_ppb": round(share * PPB),
+        }
+        for workload, share in sorted(row.by_workload.items())
+    ]
+
+
+def store_records(
+    session: Session,
+    events: Sequence[UsageEvent],
+    attribution: Sequence[WeightAttribution] = (),
+) -> None:
+    """Store records in the caller's transaction (duplicates skipped or updated)."""
+    insert_ignore(session, models.UsageEvent.__table__, [usage_row(e) for e in events])
+    if not attribution:
+        return
+    rows = [r for a in attribution for r in attribution_rows(a)]
+    upsert(
+        session,
+        models.WeightAttribution.__table__,
+        rows,
+        keys=("netuid", "block", "validator_hotkey", "miner_uid", "workload"),
+        update=("time", "miner_hotkey", "weight_ppb", "share_ppb"),
+    )
+    earliest: dict[int, int] = {}
+    for a in attribution:
+        earliest[a.netuid] = min(a.block, earliest.get(a.netuid, a.block))
+    for netuid, block in earliest.items():
+        reattribute(session, netuid, block)
+
+
+@dataclass
+class IngestStats:
+    lines: int = 0
+    events: int = 0
+    attribution: int = 0
+    invalid: int = 0
+    offset: int = 0
+    seconds: float = 0.0
+
+
+def parse_lines(lines: Iterable[bytes], stats: IngestStats) -> tuple[list, list]:
+    events: list[UsageEvent] = []
+    attribution: list[WeightAttribution] = []
+    for line in lines:
+        stats.lines += 1
+        if not line.strip():
+            continue
+        try:
+            record = _RECORD.validate_json(line)
+        except ValidationError:
+            stats.invalid += 1
+            continue
+        if isinstance(record, UsageEvent):
+            events.append(record)
+        else:
+            attribution.append(record)
+    stats.events += len(events)
+    stats.attribution += len(attribution)
+    return events, attribution
+
+
+def _stored_offset(session: Session, source: str) -> int:
+    offset = session.scalar(
+        select(models.IngestOffset.offset).where(models.IngestOffset.source == source)
+    )
+    return int(offset or 0)
+
+
+def ingest_jsonl(
+    sessions: sessionmaker[Session], path: str | os.PathLike[str], batch_lines: int = BATCH_LINES
+) -> IngestStats:
+    """Ingest the complete lines of ``path`` after the stored offset; see module doc."""
+    started = time.perf_counter()
+    path = Path(path)
+    source = str(path.resolve())
+    stats = IngestStats()
+    with sessions() as session:
+        offset = _stored_offset(session, source)
+    size = path.stat().st_size
+    if size < offset:
+        offset = 0
+    with path.open("rb") as fh:
+        fh.seek(offset)
+        while True:
+            lines: list[bytes] = []
+            consumed = 0
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break  # a torn last line: the writer has not finished it
+                lines.append(line)
+                consumed += len(line)
+                if len(lines) >= batch_lines:
+                    break
+            if not lines:
+                break
+            events, attribution = parse_lines(lines, stats)
+            offset += consumed
+            with sessions.begin() as session:
+                store_records(session, events, attribution)
+                upsert(
+                    session,
+                    models.IngestOffset.__table__,
+                    [{"source": source, "offset": offset, "updated_at": time.time()}],
+                    keys=("source",),
+                    update=("offset", "updated_at"),
+                )
+            if len(lines) < batch_lines:
+                break
+    stats.offset = offset
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+class LedgerUsageSink:
+    """A validator's usage sink that writes to the ledger (one transaction per call).
+
+    Satisfies ``wmnet.validator.usage.UsageSink``: ``record(event)`` and
+    ``record_attribution(rows)``. Safe to share between threads (each call opens its
+    own session).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def record(self, event: UsageEvent) -> None:
+        self.record_many([event])
+
+    def record_many(self, events: Sequence[UsageEvent]) -> None:
+        with self.sessions.begin() as session:
+            store_records(session, events)
+
+    def record_attribution(self, rows: list[WeightAttribution]) -> None:
+        with self.sessions.begin() as session:
+            store_records(session, (), rows)
