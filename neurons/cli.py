@@ -11,6 +11,7 @@ import typer
 
 from wmnet.neurons.cmd_bench import app as bench_app
 from wmnet.neurons.cmd_demo import demo
+from wmnet.neurons.cmd_ledger import app as ledger_app
 from wmnet.neurons.cmd_localnet import app as localnet_app
 from wmnet.neurons.cmd_miner import app as miner_app
 from wmnet.neurons.cmd_model import app as model_app
@@ -28,6 +29,9 @@ app.add_typer(subnet_app, name="subnet", help="Create, register, stake and inspe
 app.add_typer(miner_app, name="miner", help="Serve rollouts as a miner on a subnet.")
 app.add_typer(model_app, name="model", help="Train and evaluate the reference world model.")
 app.add_typer(validator_app, name="validator", help="Verify miners' work and set weights.")
+app.add_typer(
+    ledger_app, name="ledger", help="The emissions ledger: ingest, report, serve the dashboard."
+)
 app.add_typer(bench_app, name="bench", help="Benchmarks that print figures.")
 app.command("demo")(demo)
 
