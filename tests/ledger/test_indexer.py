@@ -52,11 +52,19 @@ async def test_indexer_reconciles_with_the_chain_and_is_idempotent(client, chain
     await set_weights(client, subnet, [0.5, 0.3, 0.2])
     LedgerUsageSink(sessions).record_attribution(
         [
-            WeightAttribution(time=0, netuid=subnet.netuid, block=0,
-                              validator_hotkey=subnet.validator_hotkey, miner_uid=uid,
-                              miner_hotkey=hotkey, weight=w,
-                              by_workload={"rollout": 0.7, "train_shard": 0.3})  # fmt: skip
-            for uid, hotkey, w in zip(subnet.miner_uids, subnet.miner_hotkeys, [0.5, 0.3, 0.2])
+            WeightAttribution(
+                time=0,
+                netuid=subnet.netuid,
+                block=0,
+                validator_hotkey=subnet.validator_hotkey,
+                miner_uid=uid,
+                miner_hotkey=hotkey,
+                weight=w,
+                by_workload={"rollout": 0.7, "train_shard": 0.3},
+            )  # fmt: skip
+            for uid, hotkey, w in zip(
+                subnet.miner_uids, subnet.miner_hotkeys, [0.5, 0.3, 0.2], strict=True
+            )
         ]
     )
     chain.advance(4 * (subnet.tempo + 1))
@@ -84,9 +92,10 @@ async def test_indexer_reconciles_with_the_chain_and_is_idempotent(client, chain
     assert await indexer.sync() == []  # nothing new, nothing doubled
     chain.advance(subnet.tempo + 1)
     assert len(await indexer.sync()) == 1
-    assert ledger_totals(sessions, subnet.netuid).keys() == chain_miner_emission(
-        chain, subnet.netuid
-    ).keys()
+    assert (
+        ledger_totals(sessions, subnet.netuid).keys()
+        == chain_miner_emission(chain, subnet.netuid).keys()
+    )
 
 
 async def test_crash_mid_epoch_leaves_whole_epochs_and_resumes(
