@@ -1,0 +1,150 @@
+"""Report figures on a ledger with known numbers; the CLI's formats and its refusals of
+malformed arguments; the JSON API."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from tests.ledger.conftest import open_sessions
+from tests.ledger.helpers import T0, seed
+from wmnet.ledger.api import create_app
+from wmnet.ledger.reports import ReportError, ReportQuery, build_report
+from wmnet.neurons.cli import app
+
+runner = CliRunner()
+
+
+def report(sessions, **kwargs) -> dict:
+    with sessions() as session:
+        return build_report(session, ReportQuery.parse(**kwargs))
+
+
+def test_workload_figures(sessions) -> None:
+    seed(sessions)
+    data = report(sessions, by="workload")
+    rows = {r["workload"]: r for r in data["rows"]}
+    rollout, shard = rows["rollout"], rows["train_shard"]
+    assert (rollout["requests_organic"], rollout["requests_synthetic"]) == (1, 2)
+    assert (rollout["units"], rollout["device_seconds"]) == (32, 5.0)
+    # Capacity: 2 miners x 2 slots x (100 s + 100 s) of rollout.
+    assert rollout["offered_slot_seconds"] == 800.0
+    assert rollout["utilization"] == pytest.approx(5.0 / 800.0)
+    assert shard["utilization"] is None and shard["utilization_text"] == "n/a"
+    # Emissions: 4 TAO + 4 TAO + 1 rao of miner emission over two epochs, split exactly.
+    assert rollout["emission_rao"] + shard["emission_rao"] == 8 * 10**9 + 1
+    assert rollout["emission_rao"] == pytest.approx(6 * 10**9, abs=4)
+    # At 300 USD/TAO and 1 alpha = 1 TAO; revenue: one charge of 16 steps at 0.25 USD.
+    assert rollout["revenue_micro"] == 4_000_000
+    assert rollout["emission_value_micro"] == pytest.approx(1_800_000_000, abs=2)
+    assert rollout["subsidy_ratio"] == pytest.approx(450.0, rel=1e-8)
+    assert shard["revenue_micro"] == 0
+    assert shard["subsidy_ratio"] is None and shard["subsidy_ratio_text"] == "∞"
+    assert any("∞" in note and "train_shard" in note for note in data["notes"])
+    assert float(rollout["cost_per_unit"]) == pytest.approx(1800.0 / 32, rel=1e-8)
+    assert data["totals"]["emission_rao"] == 8 * 10**9 + 1
+
+
+def test_miner_epoch_and_window(sessions) -> None:
+    seed(sessions)
+    miners = {r["hotkey"]: r for r in report(sessions, by="miner")["rows"]}
+    assert miners["miner-a"]["emission_rao"] == 6 * 10**9
+    assert miners["miner-b"]["emission_rao"] == 2 * 10**9 + 1
+    assert miners["miner-b"]["revenue_micro"] == 4_000_000  # joined by request id
+    epochs = report(sessions, by="epoch")["rows"]
+    assert [e["block"] for e in epochs] == [100, 200]
+    assert [e["miner_emission_rao"] for e in epochs] == [4 * 10**9, 4 * 10**9 + 1]
+    assert sum(epochs[1]["subsidy_by_workload_rao"].values()) == 4 * 10**9 + 1
+    assert epochs[0]["units"] == 32 and epochs[1]["units"] == 100
+    window = report(sessions, by="workload", since=str(T0 + 150), until=str(T0 + 250))
+    rows = {r["workload"]: r for r in window["rows"]}
+    assert rows["rollout"]["requests_synthetic"] == 1  # r4 only
+    assert rows["rollout"]["emission_rao"] + rows["train_shard"]["emission_rao"] == 4 * 10**9 + 1
+    assert report(sessions, by="workload", netuid="99")["totals"]["units"] == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--by", "customer"], "--by must be one of workload, miner, epoch"),
+        (["--since", "yesterday"], "--since 'yesterday' is not a time"),
+        (["--until", "2025-13-01"], "--until '2025-13-01' is not a time"),
+        (["--since", "2025-06-02", "--until", "2025-06-01"], "--since must be before --until"),
+        (["--netuid", "abc"], "--netuid must be an integer"),
+        (["--netuid", "70000"], "--netuid must be in 0..65535"),
+        (["--format", "xml"], "--format must be one of table, json, csv"),
+        (["--plot", "out.jpg"], "--plot writes a PNG"),
+        (["--db", "not a url"], "--db is not a database URL"),
+        (["--currency", "US$"], "currency must be a short code"),
+    ],
+)
+def test_malformed_report_arguments_fail_clearly(args, message, sqlite_url) -> None:
+    argv = ["ledger", "report", *args]
+    if "--db" not in args:
+        argv += ["--db", sqlite_url]
+    result = runner.invoke(app, argv)
+    assert result.exit_code != 0
+    assert message in " ".join(result.output.split()), result.output
+    assert "Traceback" not in result.output
+
+
+def test_report_query_refuses_directly() -> None:
+    with pytest.raises(ReportError):
+        ReportQuery.parse(by="epochs")
+
+
+def test_cli_formats_and_plot(sqlite_url: str, tmp_path: Path) -> None:
+    seed(open_sessions(sqlite_url))
+    base = ["ledger", "report", "--db", sqlite_url]
+    as_json = runner.invoke(app, [*base, "--format", "json"])
+    assert as_json.exit_code == 0, as_json.output
+    data = json.loads(as_json.output)
+    assert {r["workload"] for r in data["rows"]} == {"rollout", "train_shard"}
+    as_csv = runner.invoke(app, [*base, "--by", "epoch", "--format", "csv"])
+    assert as_csv.exit_code == 0, as_csv.output
+    lines = list(csv.DictReader(io.StringIO(as_csv.output)))
+    assert [int(r["block"]) for r in lines] == [100, 200]
+    assert int(lines[1]["subsidy_by_workload_rao:rollout"]) > 0
+    png = tmp_path / "out.png"
+    table = runner.invoke(app, [*base, "--by", "miner", "--plot", str(png)])
+    assert table.exit_code == 0, table.output
+    assert "miner-a" in table.output and "∞" in table.output
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_ingest_usage_and_prices(sqlite_url: str, tmp_path: Path) -> None:
+    from tests.ledger.helpers import usage
+    from wmnet.validator.usage import JsonlUsageSink
+
+    path = tmp_path / "u.jsonl"
+    JsonlUsageSink(path).record(usage("z1", T0, 2, "rollout", 3, 0.3))
+    result = runner.invoke(app, ["ledger", "ingest", "usage", str(path), "--db", sqlite_url,
+                                 "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["events"] == 1
+    assert runner.invoke(app, ["ledger", "price", "set", "rollout", "0.0005", "--db",
+                               sqlite_url]).exit_code == 0  # fmt: skip
+    bad = runner.invoke(app, ["ledger", "price", "set", "rollout", "cheap", "--db", sqlite_url])
+    assert bad.exit_code != 0 and "decimal" in bad.output
+    added = runner.invoke(app, ["ledger", "customer", "add", "acme", "--credit", "10",
+                                "--db", sqlite_url])  # fmt: skip
+    assert added.exit_code == 0 and "wmk_" in added.output
+
+
+def test_api_serves_the_report_and_refuses_bad_arguments(sessions) -> None:
+    seed(sessions)
+    client = TestClient(create_app(sessions))
+    body = client.get("/api/report", params={"by": "workload"}).json()
+    assert body == report(sessions, by="workload")
+    assert client.get("/api/report", params={"by": "epoch", "netuid": "7"}).status_code == 200
+    bad = client.get("/api/report", params={"since": "soon"})
+    assert bad.status_code == 400 and "--since" in bad.json()["detail"]
+    page = client.get("/")
+    assert page.status_code == 200 and "workload-chart" in page.text
+    assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")
