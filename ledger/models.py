@@ -164,6 +164,24 @@ class UsageEvent(Base):
     reason: Mapped[str] = mapped_column(String(200))
 
 
+class UsageRollup(Base):
+    """Usage events summed per hour, subnet, workload and origin (kept by ingestion in the
+    same transaction as the events), so reports need not scan every event."""
+
+    __tablename__ = "usage_rollups"
+    __table_args__ = (UniqueConstraint("hour", "netuid", "workload", "origin"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    hour: Mapped[int] = mapped_column(BigInteger)  # floor(time / 3600)
+    netuid: Mapped[int] = mapped_column(Integer)
+    workload: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(16))
+    requests: Mapped[int] = mapped_column(BigInteger)
+    verified: Mapped[int] = mapped_column(BigInteger)
+    units: Mapped[int] = mapped_column(BigInteger)
+    device_seconds: Mapped[float] = mapped_column(Float)
+
+
 class CapacityReport(Base):
     """A miner's ``GET /v1/capacity`` answer: what it offered at ``time``."""
 

@@ -18,6 +18,7 @@ Money stays integer (rao, micro-units) in the JSON; ratios are floats and the
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -38,6 +39,7 @@ from wmnet.ledger.models import (
     RevenueEvent,
     Subsidy,
     UsageEvent,
+    UsageRollup,
 )
 from wmnet.ledger.valuation import DEFAULT_CURRENCY, format_scaled, value_micro
 from wmnet.protocol.spec import WORKLOADS
@@ -179,6 +181,61 @@ def _usage_by(session: Session, q: ReportQuery, *keys: Any) -> dict[tuple, _Usag
     return out
 
 
+def _merge(into: dict[tuple, _Usage], part: dict[tuple, _Usage]) -> None:
+    for key, usage in part.items():
+        acc = into[key]
+        acc.organic += usage.organic
+        acc.synthetic += usage.synthetic
+        acc.verified += usage.verified
+        acc.units += usage.units
+        acc.device_seconds += usage.device_seconds
+
+
+def _rollup(session: Session, q: ReportQuery, h0: int | None, h1: int | None, by_workload: bool):
+    keys = (UsageRollup.workload,) if by_workload else ()
+    statement = select(
+        *keys,
+        UsageRollup.origin,
+        func.sum(UsageRollup.requests),
+        func.sum(UsageRollup.verified),
+        func.sum(UsageRollup.units),
+        func.sum(UsageRollup.device_seconds),
+    ).group_by(*keys, UsageRollup.origin)
+    if h0 is not None:
+        statement = statement.where(UsageRollup.hour >= h0)
+    if h1 is not None:
+        statement = statement.where(UsageRollup.hour < h1)
+    if q.netuid is not None:
+        statement = statement.where(UsageRollup.netuid == q.netuid)
+    out: dict[tuple, _Usage] = defaultdict(_Usage)
+    for *key, origin, count, verified, units, seconds in session.execute(statement):
+        usage = out[tuple(key)]
+        setattr(usage, origin, getattr(usage, origin) + int(count))
+        usage.verified += int(verified or 0)
+        usage.units += int(units or 0)
+        usage.device_seconds += float(seconds or 0.0)
+    return out
+
+
+def _usage_totals(session: Session, q: ReportQuery, by_workload: bool) -> dict[tuple, _Usage]:
+    """Usage in ``q``'s window from the hourly rollups for whole hours and from the
+    events themselves for the partial hours at either end (exact either way)."""
+    keys = (UsageEvent.workload,) if by_workload else ()
+    h0 = None if q.since is None else math.ceil(q.since / 3600)
+    h1 = None if q.until is None else math.floor(q.until / 3600)
+    if h0 is not None and h1 is not None and h0 >= h1:
+        return _usage_by(session, q, *keys)
+    out: dict[tuple, _Usage] = defaultdict(_Usage)
+    _merge(out, _rollup(session, q, h0, h1, by_workload))
+    if h0 is not None and q.since < h0 * 3600:
+        edge = ReportQuery(since=q.since, until=h0 * 3600.0, netuid=q.netuid)
+        _merge(out, _usage_by(session, edge, *keys))
+    if h1 is not None and h1 * 3600 < q.until:
+        edge = ReportQuery(since=h1 * 3600.0, until=q.until, netuid=q.netuid)
+        _merge(out, _usage_by(session, edge, *keys))
+    return out
+
+
 @dataclass
 class _Emission:
     rao: int = 0
@@ -273,7 +330,7 @@ def _notes(rows: list[dict[str, Any]], q: ReportQuery, unvalued: int) -> list[st
 
 
 def by_workload(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
-    usage = {k[0]: v for k, v in _usage_by(session, q, UsageEvent.workload).items()}
+    usage = {k[0]: v for k, v in _usage_totals(session, q, by_workload=True).items()}
     emission: dict[str, _Emission] = defaultdict(_Emission)
     statement = (
         select(
@@ -360,7 +417,7 @@ def by_epoch(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
             currency=q.currency,
         )
         previous[epoch.netuid] = epoch.time
-        usage = _usage_by(session, window).get((), _Usage())
+        usage = _usage_totals(session, window, by_workload=False).get((), _Usage())
         emission = _Emission()
         emission.add(epoch.miner_emission_rao, epoch.alpha_price_rao, epoch.tao_price_micro)
         offered = offered_slot_seconds(capacity, window.since, window.until, by="hotkey")

@@ -25,6 +25,36 @@ def insert_ignore(session: Session, table: Table, rows: Sequence[dict[str, Any]]
         session.execute(_insert(session, table).on_conflict_do_nothing(), list(rows))
 
 
+def insert_new(
+    session: Session, table: Table, rows: Sequence[dict[str, Any]], returning: Sequence[str]
+) -> list[Any]:
+    """Insert ``rows`` skipping collisions; the ``returning`` columns of the rows that
+    were new (RETURNING names only the inserted rows, also under concurrent writers)."""
+    if not rows:
+        return []
+    statement = _insert(session, table).on_conflict_do_nothing()
+    statement = statement.returning(*(table.c[name] for name in returning))
+    return list(session.execute(statement, list(rows)).all())
+
+
+def add_to(
+    session: Session,
+    table: Table,
+    rows: Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    counters: Sequence[str],
+) -> None:
+    """Insert ``rows``; on a conflict over ``keys`` add their ``counters`` to the stored."""
+    if not rows:
+        return
+    statement = _insert(session, table)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(keys),
+        set_={c: table.c[c] + statement.excluded[c] for c in counters},
+    )
+    session.execute(statement, list(rows))
+
+
 def upsert(
     session: Session,
     table: Table,

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from wmnet.ledger import models
 from wmnet.ledger.models import PPB
 from wmnet.ledger.subsidy import reattribute
-from wmnet.ledger.upsert import insert_ignore, upsert
+from wmnet.ledger.upsert import add_to, insert_new, upsert
 from wmnet.protocol.usage import UsageEvent, WeightAttribution
 
 Record = Annotated[UsageEvent | WeightAttribution, Field(discriminator="kind")]
@@ -55,6 +55,24 @@ def usage_row(event: UsageEvent) -> dict[str, Any]:
         "verified": event.verified,
         "reason": event.reason,
     }
+
+
+def rollup_rows(new: Sequence[Any]) -> list[dict[str, Any]]:
+    """Hourly sums of newly stored events: (time, netuid, workload, origin, verified,
+    units, device_seconds) rows in, one row per (hour, netuid, workload, origin) out."""
+    sums: dict[tuple, list] = {}
+    for t, netuid, workload, origin, verified, units, seconds in new:
+        key = (int(t // 3600), netuid, workload, origin)
+        acc = sums.setdefault(key, [0, 0, 0, 0.0])
+        acc[0] += 1
+        acc[1] += 1 if verified else 0
+        acc[2] += units
+        acc[3] += seconds
+    return [
+        {"hour": h, "netuid": n, "workload": w, "origin": o, "requests": r, "verified": v,
+         "units": u, "device_seconds": d}
+        for (h, n, w, o), (r, v, u, d) in sorted(sums.items())
+    ]  # fmt: skip
 
 
 def attribution_rows(row: WeightAttribution) -> list[dict[str, Any]]:
@@ -81,7 +99,19 @@ def store_records(
     attribution: Sequence[WeightAttribution] = (),
 ) -> None:
     """Store records in the caller's transaction (duplicates skipped or updated)."""
-    insert_ignore(session, models.UsageEvent.__table__, [usage_row(e) for e in events])
+    new = insert_new(
+        session,
+        models.UsageEvent.__table__,
+        [usage_row(e) for e in events],
+        returning=("time", "netuid", "workload", "origin", "verified", "units", "device_seconds"),
+    )
+    add_to(
+        session,
+        models.UsageRollup.__table__,
+        rollup_rows(new),
+        keys=("hour", "netuid", "workload", "origin"),
+        counters=("requests", "verified", "units", "device_seconds"),
+    )
     if not attribution:
         return
     rows = [r for a in attribution for r in attribution_rows(a)]

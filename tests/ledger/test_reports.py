@@ -5,20 +5,32 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tests.ledger.conftest import open_sessions
-from tests.ledger.helpers import T0, seed
+from tests.ledger.helpers import T0, seed, usage
 from wmnet.ledger.api import create_app
-from wmnet.ledger.reports import ReportError, ReportQuery, build_report
+from wmnet.ledger.models import UsageEvent
+from wmnet.ledger.reports import (
+    ReportError,
+    ReportQuery,
+    _usage_by,
+    _usage_totals,
+    build_report,
+)
+from wmnet.ledger.usage import LedgerUsageSink
 from wmnet.neurons.cli import app
 
 runner = CliRunner()
+NETUIDS = itertools.count(100)
 
 
 def report(sessions, **kwargs) -> dict:
@@ -119,7 +131,6 @@ def test_cli_formats_and_plot(sqlite_url: str, tmp_path: Path) -> None:
 
 
 def test_cli_ingest_usage_and_prices(sqlite_url: str, tmp_path: Path) -> None:
-    from tests.ledger.helpers import usage
     from wmnet.validator.usage import JsonlUsageSink
 
     path = tmp_path / "u.jsonl"
@@ -148,3 +159,35 @@ def test_api_serves_the_report_and_refuses_bad_arguments(sessions) -> None:
     page = client.get("/")
     assert page.status_code == 200 and "workload-chart" in page.text
     assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")
+
+
+@settings(max_examples=30, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
+@given(
+    times=st.lists(st.floats(0, 5 * 3600), min_size=1, max_size=40),
+    window=st.tuples(st.floats(-100, 6 * 3600), st.floats(-100, 6 * 3600)),
+)
+def test_hourly_rollups_give_the_same_usage_as_the_events(sqlite_url, times, window) -> None:
+    """Whole hours from the rollups plus partial hours from the events equal a scan of
+    the events, for any window."""
+    sessions = open_sessions(sqlite_url)
+    netuid = next(NETUIDS)
+    LedgerUsageSink(sessions).record_many(
+        [
+            usage(f"h{netuid}-{i}", T0 + t, 2 + i % 2, ("rollout", "train_shard")[i % 2], i,
+                  0.5, origin=("organic", "synthetic")[i % 3 == 0]).model_copy(
+                      update={"netuid": netuid})
+            for i, t in enumerate(times)
+        ]
+    )  # fmt: skip
+    since, until = sorted(window)
+    if since == until:
+        until += 1
+    q = ReportQuery(by="workload", since=T0 + since, until=T0 + until, netuid=netuid)
+    with sessions() as session:
+        fast = _usage_totals(session, q, by_workload=True)
+        scan = _usage_by(session, q, UsageEvent.workload)
+    assert {k: v for k, v in fast.items() if v.organic + v.synthetic} == {
+        k: v for k, v in scan.items() if v.organic + v.synthetic
+    }
+    sessions.kw["bind"].dispose()
