@@ -148,7 +148,9 @@ class Dynamics(nn.Module):
             k_start = start_frame
         n_k = (start_frame - k_start) + t
         spec = MaskSpec(n_q=t, n_k=n_k, q_offset=start_frame - k_start, sparse=sparse)
-        frames = torch.arange(start_frame, start_frame + t, device=z.device)
+        # RoPE tables are built on the CPU in float64 and then moved, so they are the same
+        # bits on every device (and the CPU-side frequencies need CPU-side frame indices).
+        frames = torch.arange(start_frame, start_frame + t)
         cos, sin = _rope(frames, hd, tpf)
         cos, sin = cos.to(z.device), sin.to(z.device)
         x = self._tokens(z, actions).to(self.compute_dtype)
