@@ -135,7 +135,7 @@ def _assemble(
 ) -> Miner:
     if engine is None:
         engine = RolloutEngine.load(
-            config.model_ids, config.model_dirs, config.precisions, config.device
+            config.model_ids, config.model_dirs, config.precisions, config.device, config.attention
         )
     if client_factory is None:
         from wmnet.localnet.network import client_for

@@ -33,6 +33,7 @@ class MinerConfig:
     precisions: tuple[str, ...] = ("fp32",)
     model_ids: tuple[str, ...] = ()  # empty: the checkpoint shipped in the repo
     model_dirs: tuple[str, ...] = ()
+    attention: str = "sdpa"  # attention backend (see wmnet.miner.engine.ATTENTION_BACKENDS)
     # Scheduler: at most max_batch tasks run in one rollout call; queue_limit more wait.
     max_batch: int = 8
     queue_limit: int = 64
@@ -57,6 +58,8 @@ class MinerConfig:
         bad = [p for p in self.precisions if p not in PRECISIONS]
         if bad or not self.precisions:
             raise ValueError(f"precisions must be a non-empty subset of {PRECISIONS}, got {bad}")
+        if self.attention not in ("sdpa", "auto", "flex"):
+            raise ValueError(f"attention must be sdpa, auto or flex, got {self.attention!r}")
         if self.device not in DEVICES:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.cheat is not None and self.cheat not in CHEATS:

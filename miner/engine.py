@@ -28,8 +28,20 @@ from wmnet.worldmodel.model import WorldModel
 from wmnet.worldmodel.quant import quantize
 from wmnet.worldmodel.rollout import RolloutOptions, rollout, to_uint8
 
-# How the miner runs (never what it computes): the options the validator's reference uses.
-OPTIONS = RolloutOptions(kv_cache=True, sparse=True, decode=False)
+# Attention backends a miner may pick (``wmnet.worldmodel.attention.attend``). The
+# default is "sdpa" on every device: "auto" picks FlexAttention on CUDA, compiled per
+# key length, and cached decoding grows the key length every step, so it recompiles
+# until dynamo's recompile limit and then runs unfused (measured on an H100: a
+# horizon-16 serve benchmark did not finish in 90 s). "sdpa" is the CPU reference's path.
+ATTENTION_BACKENDS: tuple[str, ...] = ("sdpa", "auto", "flex")
+
+
+def rollout_options(attention: str = "sdpa") -> RolloutOptions:
+    """How the miner runs (never what it computes): KV cache and the sparse pattern, as
+    the validator's reference runs, frames decoded separately for the rows that ask."""
+    if attention not in ATTENTION_BACKENDS:
+        raise ValueError(f"attention backend must be one of {ATTENTION_BACKENDS}")
+    return RolloutOptions(kv_cache=True, sparse=True, decode=False, backend=attention)
 
 
 @dataclass(frozen=True)
@@ -63,11 +75,17 @@ class Output:
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda, but torch sees no CUDA device")
     if name not in ("cpu", "cuda"):
         raise ValueError(f"--device must be auto, cpu or cuda, got {name!r}")
+    if name == "cuda":
+        # TF32 rounds fp32 matmul/conv inputs to 10 mantissa bits; an fp32 answer must sit
+        # within the fp32 tolerance of the validator's reference. (Measured on an H100 with
+        # cuDNN's default TF32: 9.5e-4 max |latent| gap to the CPU over 16 free steps.)
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.backends.cudnn.allow_tf32 = False
     return torch.device(name)
 
 
@@ -86,11 +104,17 @@ def device_name(device: torch.device) -> str:
 
 
 class RolloutEngine:
-    def __init__(self, models: dict[str, dict[str, WorldModel]], device: torch.device) -> None:
+    def __init__(
+        self,
+        models: dict[str, dict[str, WorldModel]],
+        device: torch.device,
+        attention: str = "sdpa",
+    ) -> None:
         if not models:
             raise ValueError("the engine needs at least one model")
         self.models = models
         self.device = device
+        self.options = rollout_options(attention)
         self.device_kind = device.type
         self.device_name = device_name(device)[:128]
         first = next(iter(models.values()))
@@ -103,6 +127,7 @@ class RolloutEngine:
         model_dirs: tuple[str, ...] = (),
         precisions: tuple[str, ...] = ("fp32",),
         device: str = "auto",
+        attention: str = "sdpa",
     ) -> RolloutEngine:
         """Load each model (content-checked) once, then derive each precision from it."""
         dev = resolve_device(device)
@@ -112,7 +137,7 @@ class RolloutEngine:
             fp32, info = load_checkpoint_file(registry.find(model_id), expected_id=model_id)
             fp32 = fp32.to(dev).eval()
             models[info.model_id] = {p: quantize(fp32, p).eval() for p in precisions}
-        return cls(models, dev)
+        return cls(models, dev, attention)
 
     @property
     def model_ids(self) -> list[str]:
@@ -161,7 +186,7 @@ class RolloutEngine:
             np.stack([p.frames for p in items]),
             np.stack([p.context_actions for p in items]).reshape(len(items), key.n_context - 1),
             np.stack([p.actions for p in items]),
-            OPTIONS,
+            self.options,
         )
         latents = result.latents.numpy().astype(np.float32, copy=False)
         context = result.context_latents.numpy().astype(np.float32, copy=False)

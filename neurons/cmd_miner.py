@@ -44,6 +44,9 @@ def run(
     model_dirs: str = typer.Option(
         "", "--model-dirs", help="Comma-separated directories searched for checkpoints."
     ),
+    attention: str = typer.Option(
+        "sdpa", "--attention", help="Attention backend: sdpa (default), auto or flex."
+    ),
     max_batch: int = typer.Option(8, "--max-batch", min=1, help="Tasks per device batch."),
     queue_limit: int = typer.Option(64, "--queue-limit", min=1, help="Tasks waiting at most."),
     batch_wait_ms: float = typer.Option(
@@ -113,6 +116,7 @@ def run(
             precisions=_csv(precisions),
             model_ids=_csv(models),
             model_dirs=_csv(model_dirs),
+            attention=attention,
             max_batch=max_batch,
             queue_limit=queue_limit,
             batch_wait_ms=batch_wait_ms,
@@ -137,7 +141,7 @@ def run(
         from wmnet.miner.engine import RolloutEngine
 
         engine = RolloutEngine.load(
-            config.model_ids, config.model_dirs, config.precisions, config.device
+            config.model_ids, config.model_dirs, config.precisions, config.device, config.attention
         )
     except ValueError as error:  # CheckpointError is a ValueError; so is a missing CUDA
         fail(f"cannot load the models: {error}")
