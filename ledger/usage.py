@@ -41,20 +41,10 @@ BATCH_LINES = 5000
 
 
 def usage_row(event: UsageEvent) -> dict[str, Any]:
-    return {
-        "request_id": event.request_id,
-        "time": event.time,
-        "netuid": event.netuid,
-        "validator_hotkey": event.validator_hotkey,
-        "miner_uid": event.miner_uid,
-        "miner_hotkey": event.miner_hotkey,
-        "workload": event.workload,
-        "units": event.units,
-        "device_seconds": event.device_seconds,
-        "origin": event.origin,
-        "verified": event.verified,
-        "reason": event.reason,
-    }
+    """The ``usage_events`` row of an event: its fields without the ``kind`` tag."""
+    row = dict(event.__dict__)  # pydantic v2 keeps field values here; no re-validation
+    del row["kind"]
+    return row
 
 
 def rollup_rows(new: Sequence[Any]) -> list[dict[str, Any]]:
@@ -93,16 +83,13 @@ def attribution_rows(row: WeightAttribution) -> list[dict[str, Any]]:
     ]
 
 
-def store_records(
-    session: Session,
-    events: Sequence[UsageEvent],
-    attribution: Sequence[WeightAttribution] = (),
-) -> None:
-    """Store records in the caller's transaction (duplicates skipped or updated)."""
+def store_usage_rows(session: Session, rows: Sequence[dict[str, Any]]) -> int:
+    """Insert usage rows (``usage_row`` dicts) not stored yet and add them to the hourly
+    rollups, in the caller's transaction; how many were new."""
     new = insert_new(
         session,
         models.UsageEvent.__table__,
-        [usage_row(e) for e in events],
+        rows,
         returning=("time", "netuid", "workload", "origin", "verified", "units", "device_seconds"),
     )
     add_to(
@@ -112,6 +99,16 @@ def store_records(
         keys=("hour", "netuid", "workload", "origin"),
         counters=("requests", "verified", "units", "device_seconds"),
     )
+    return len(new)
+
+
+def store_records(
+    session: Session,
+    events: Sequence[UsageEvent],
+    attribution: Sequence[WeightAttribution] = (),
+) -> None:
+    """Store records in the caller's transaction (duplicates skipped or updated)."""
+    store_usage_rows(session, [usage_row(e) for e in events])
     if not attribution:
         return
     rows = [r for a in attribution for r in attribution_rows(a)]

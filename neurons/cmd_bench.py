@@ -166,3 +166,39 @@ def serve_bench(
     for key, value in res.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+@app.command("ledger")
+def ledger_bench(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    db: str | None = typer.Option(
+        None,
+        "--db",
+        help="Default: SQLite files in a temp dir. postgresql+psycopg://… makes "
+        "scratch databases on that server and drops them.",
+    ),
+    events: int = typer.Option(100_000, "--events", min=1000, help="Usage lines ingested."),
+    rows: int = typer.Option(1_000_000, "--rows", min=1000, help="Usage rows under the report."),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Timed runs of each step."),
+) -> None:
+    """Ledger ingestion events/s and report latency over a million usage rows."""
+    import json
+    import os
+
+    from wmnet.bench.ledger import bench_ledger
+
+    res = bench_ledger(db, events=events, rows=rows, repeats=repeats)
+    res["cpu"] = _cpu_model()
+    res["cores"] = os.cpu_count()
+    if json_out:
+        typer.echo(json.dumps(res))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"ledger bench ({res['backend']})")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in res.items():
+        table.add_row(key, str(value))
+    Console().print(table)
