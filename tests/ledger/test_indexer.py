@@ -4,19 +4,25 @@ that leaves whole epochs only and resumes without double counting."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections import defaultdict
 
 import pytest
 from sqlalchemy import func, select
+from typer.testing import CliRunner
 
 from tests.ledger.conftest import set_weights, subnet_with_miners
+from tests.localnet.served_thread import served
 from wmnet.ledger import indexer as indexer_module
 from wmnet.ledger.indexer import ChainIndexer, owner_cut_rao
 from wmnet.ledger.models import Epoch, EpochEmission, Subsidy
 from wmnet.ledger.usage import LedgerUsageSink
 from wmnet.ledger.valuation import Valuation
+from wmnet.neurons.cli import app
 from wmnet.protocol.usage import WeightAttribution
 
+runner = CliRunner()
 VALUATION = Valuation(currency="USD", tao_price_micro=250_000_000, tao_price_source="test")
 
 
@@ -143,3 +149,28 @@ def test_owner_cut_inverts_the_chain_split() -> None:
     for emission in (0, 1, 999, 10**9, 11 * 10**9, 123_456_789_012):
         cut = emission * cut_u16 // 65535
         assert owner_cut_rao(emission - cut, cut_u16) == cut
+
+
+async def test_cli_ingests_a_served_chain(client, chain, sqlite_url) -> None:
+    """`wmnet ledger ingest chain` over HTTP (the network seam), then a report."""
+    subnet = await subnet_with_miners(client, chain)
+    await set_weights(client, subnet, [0.5, 0.3, 0.2])
+    chain.advance(3 * (subnet.tempo + 1))
+    expected = chain_miner_emission(chain, subnet.netuid)
+    argv = ["ledger", "ingest", "chain", "--netuid", str(subnet.netuid), "--db", sqlite_url,
+            "--tao-price", "300", "--json"]  # fmt: skip
+    with served(chain) as url:
+        result = await asyncio.to_thread(runner.invoke, app, [*argv, "--network", url])
+        again = await asyncio.to_thread(runner.invoke, app, [*argv, "--network", url])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["epochs"] == sorted(expected)
+    assert json.loads(again.output)["epochs"] == []
+    report = await asyncio.to_thread(
+        runner.invoke, app, ["ledger", "report", "--by", "epoch", "--format", "json",
+                             "--db", sqlite_url]
+    )  # fmt: skip
+    rows = json.loads(report.output)["rows"]
+    assert {r["block"]: r["miner_emission_rao"] for r in rows} == expected
+    assert all(r["tao_price_micro"] == 300_000_000 for r in rows)
+    down = await asyncio.to_thread(runner.invoke, app, [*argv, "--network", "http://127.0.0.1:9"])
+    assert down.exit_code != 0 and "Traceback" not in down.output
