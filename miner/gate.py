@@ -50,7 +50,7 @@ async def read_body(request: Request, limit: int) -> bytes:
     """The raw body, refused with 413 as soon as it is known to exceed ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise invalid("Content-Length is not a decimal number")
         if int(declared) > limit:
             raise MinerError(413, "too_large", f"request body larger than {limit} bytes")

@@ -136,7 +136,7 @@ def set_hyperparameter(
     parsed: Any = value
     if value.lower() in ("true", "false"):
         parsed = value.lower() == "true"
-    elif value.lstrip("-").isdigit():
+    elif value.lstrip("-").isascii() and value.lstrip("-").isdigit():
         parsed = int(value)
     try:
         intent = bt.SetHyperparameter(netuid=netuid, name=name, value=parsed)
