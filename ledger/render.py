@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,7 +92,7 @@ def plot(report: dict[str, Any], path: str | Path) -> Path:
         return row["emission_rao"] / 1e9
 
     if report["by"] == "epoch":
-        times = [r["time"] for r in rows]
+        times = [datetime.fromtimestamp(r["time"], UTC) for r in rows]
         workloads = sorted({w for r in rows for w in r["subsidy_by_workload_rao"]})
         for workload in workloads:
             axis.plot(
@@ -100,12 +101,15 @@ def plot(report: dict[str, Any], path: str | Path) -> Path:
                 marker="o",
                 label=f"{workload} emissions (TAO)",
             )
-        axis.set_xlabel("epoch time (unix s)")
+        axis.set_xlabel("epoch time (UTC)")
+        figure.autofmt_xdate()
         axis.set_ylabel("TAO")
         twin = axis.twinx()
         twin.plot(times, [r["revenue_micro"] / 1e6 for r in rows], "k--", label="revenue")
         twin.set_ylabel(f"revenue ({currency})")
-        axis.legend(loc="upper left")
+        lines, labels = axis.get_legend_handles_labels()
+        more, more_labels = twin.get_legend_handles_labels()
+        axis.legend(lines + more, labels + [f"revenue ({currency})" for _ in more_labels])
     else:
         labels = [str(r["key"]) for r in rows]
         positions = range(len(rows))

@@ -34,6 +34,20 @@ def _open(db: str | None):  # noqa: ANN202 - a sessionmaker
         fail(f"cannot open the ledger database: {error}")
 
 
+def _print_wide(title: str, header: list[str], rows: list[list[str]]) -> None:
+    """A rich table never narrower than its content (rich assumes 80 columns when the
+    output is not a terminal, which would cut every figure short)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for column in header:
+        table.add_column(column, no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
+    Console(width=max(console.width, 240)).print(table)
+
+
 def _currency(currency: str | None) -> str:
     from wmnet.ledger.valuation import Valuation
 
@@ -76,8 +90,7 @@ def report(
     elif fmt == "csv":
         typer.echo(to_csv(data), nl=False)
     else:
-        header, rows = table_rows(data)
-        print_table(f"wmnet ledger by {by}", header, rows)
+        _print_wide(f"wmnet ledger by {by}", *table_rows(data))
         for note in data["notes"]:
             console.print(f"note: {note}")
     if plot is not None:
