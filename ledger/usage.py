@@ -23,20 +23,20 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import Field, TypeAdapter, ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from wmnet.ledger import models
+from wmnet.ledger.capacity import capacity_row
 from wmnet.ledger.models import PPB
 from wmnet.ledger.subsidy import reattribute
-from wmnet.ledger.upsert import add_to, insert_new, upsert
-from wmnet.protocol.usage import UsageEvent, WeightAttribution
+from wmnet.ledger.upsert import add_to, insert_ignore, insert_new, upsert
+from wmnet.protocol.usage import CapacityRecord, UsageEvent, UsageRecord, WeightAttribution
 
-Record = Annotated[UsageEvent | WeightAttribution, Field(discriminator="kind")]
-_RECORD: TypeAdapter[UsageEvent | WeightAttribution] = TypeAdapter(Record)
+_RECORD: TypeAdapter[UsageEvent | WeightAttribution | CapacityRecord] = TypeAdapter(UsageRecord)
 BATCH_LINES = 5000
 
 
@@ -106,9 +106,16 @@ def store_records(
     session: Session,
     events: Sequence[UsageEvent],
     attribution: Sequence[WeightAttribution] = (),
+    capacity: Sequence[CapacityRecord] = (),
 ) -> None:
     """Store records in the caller's transaction (duplicates skipped or updated)."""
     store_usage_rows(session, [usage_row(e) for e in events])
+    if capacity:
+        insert_ignore(
+            session,
+            models.CapacityReport.__table__,
+            [capacity_row(c.report, c.netuid, c.miner_uid) for c in capacity],
+        )
     if not attribution:
         return
     rows = [r for a in attribution for r in attribution_rows(a)]
@@ -131,14 +138,16 @@ class IngestStats:
     lines: int = 0
     events: int = 0
     attribution: int = 0
+    capacity: int = 0
     invalid: int = 0
     offset: int = 0
     seconds: float = 0.0
 
 
-def parse_lines(lines: Iterable[bytes], stats: IngestStats) -> tuple[list, list]:
+def parse_lines(lines: Iterable[bytes], stats: IngestStats) -> tuple[list, list, list]:
     events: list[UsageEvent] = []
     attribution: list[WeightAttribution] = []
+    capacity: list[CapacityRecord] = []
     for line in lines:
         stats.lines += 1
         if not line.strip():
@@ -150,11 +159,14 @@ def parse_lines(lines: Iterable[bytes], stats: IngestStats) -> tuple[list, list]
             continue
         if isinstance(record, UsageEvent):
             events.append(record)
-        else:
+        elif isinstance(record, WeightAttribution):
             attribution.append(record)
+        else:
+            capacity.append(record)
     stats.events += len(events)
     stats.attribution += len(attribution)
-    return events, attribution
+    stats.capacity += len(capacity)
+    return events, attribution, capacity
 
 
 def _stored_offset(session: Session, source: str) -> int:
@@ -191,10 +203,10 @@ def ingest_jsonl(
                     break
             if not lines:
                 break
-            events, attribution = parse_lines(lines, stats)
+            events, attribution, capacity = parse_lines(lines, stats)
             offset += consumed
             with sessions.begin() as session:
-                store_records(session, events, attribution)
+                store_records(session, events, attribution, capacity)
                 upsert(
                     session,
                     models.IngestOffset.__table__,
@@ -230,3 +242,7 @@ class LedgerUsageSink:
     def record_attribution(self, rows: list[WeightAttribution]) -> None:
         with self.sessions.begin() as session:
             store_records(session, (), rows)
+
+    def record_capacity(self, record: CapacityRecord) -> None:
+        with self.sessions.begin() as session:
+            store_records(session, (), (), [record])

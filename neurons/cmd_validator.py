@@ -28,6 +28,12 @@ def run(
     usage: Path = typer.Option(
         Path("~/.wmnet/validator/usage.jsonl"), "--usage", help="Usage events (JSON lines)."
     ),
+    db: str = typer.Option(
+        "",
+        "--db",
+        envvar="WMNET_DB_URL",
+        help="Also record usage, attribution and capacity in this ledger database.",
+    ),
     sample_size: int = typer.Option(16, "--sample-size", min=1, help="Miners asked per round."),
     round_interval: float = typer.Option(1.0, "--round-interval", min=0.0, help="Seconds."),
     precisions: str = typer.Option("fp32,bf16,int8", "--precisions", help="Precisions to ask for."),
@@ -46,7 +52,7 @@ def run(
     from wmnet.validator.config import ValidatorConfig
     from wmnet.validator.loop import ValidatorLoop
     from wmnet.validator.tasks import TaskPolicy
-    from wmnet.validator.usage import JsonlUsageSink
+    from wmnet.validator.usage import JsonlUsageSink, TeeSink
     from wmnet.worldmodel.checkpoint import ModelRegistry, default_model_id
     from wmnet.worldmodel.determinism import set_deterministic
 
@@ -75,9 +81,13 @@ def run(
         usage_path=usage,
         seed=None if seed < 0 else seed,
     )
-    loop = ValidatorLoop(
-        config, load_wallet(wallet, hotkey), model, mid, JsonlUsageSink(usage.expanduser())
-    )
+    sink = JsonlUsageSink(usage.expanduser())
+    if db:
+        from wmnet.ledger.db import open_ledger
+        from wmnet.ledger.usage import LedgerUsageSink
+
+        sink = TeeSink(sink, LedgerUsageSink(open_ledger(db)))
+    loop = ValidatorLoop(config, load_wallet(wallet, hotkey), model, mid, sink)
 
     async def main() -> None:
         stop = asyncio.Event()

@@ -10,14 +10,17 @@ both and a reader validates every line before trusting it.
 * :class:`WeightAttribution`: when a validator sets weights, how much of each miner's
   weight came from each workload, so the ledger can split that miner's emission
   across workloads (subsidy per workload).
+* :class:`CapacityRecord`: a miner's ``/v1/capacity`` answer as the validator saw it
+  (the offered capacity behind the ledger's utilization figure).
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.spec import Workload
 
 _RECORD = ConfigDict(extra="forbid", frozen=True)
@@ -61,3 +64,17 @@ class WeightAttribution(BaseModel):
         if any(v < 0 for v in self.by_workload.values()) or abs(total - 1.0) > 1e-6:
             raise ValueError("by_workload shares must be non-negative and sum to 1")
         return self
+
+
+class CapacityRecord(BaseModel):
+    model_config = _RECORD
+    kind: Literal["capacity"] = "capacity"
+    netuid: int = Field(ge=0, le=65535)
+    miner_uid: int = Field(ge=0, le=65535)
+    report: CapacityReport
+
+
+# One line of a validator's usage stream: any of the three, told apart by ``kind``.
+UsageRecord = Annotated[
+    UsageEvent | WeightAttribution | CapacityRecord, Field(discriminator="kind")
+]

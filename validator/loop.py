@@ -25,7 +25,7 @@ import numpy as np
 
 from wmnet.localnet.network import client_for
 from wmnet.protocol.capacity import CapacityReport
-from wmnet.protocol.usage import UsageEvent, WeightAttribution
+from wmnet.protocol.usage import CapacityRecord, UsageEvent, WeightAttribution
 from wmnet.validator.config import ValidatorConfig
 from wmnet.validator.miner_client import QueryOutcome, query_capacity, query_rollout
 from wmnet.validator.scoring import Answer, score_round
@@ -131,6 +131,9 @@ class ValidatorLoop:
         )
         for t, report in zip(stale, reports, strict=True):
             self.capacity[t.hotkey] = (block, report)
+            if report is not None and report.hotkey == t.hotkey:
+                record = CapacityRecord(netuid=self.config.netuid, miner_uid=t.uid, report=report)
+                self.usage.record_capacity(record)
 
     async def run_round(self, http: httpx.AsyncClient, graph: bt.Metagraph) -> RoundReport | None:
         targets = miner_targets(graph, self.hotkey)

@@ -1,7 +1,8 @@
 """Where a validator's usage events and weight attribution go.
 
 The records are ``wmnet.protocol.usage`` models; the ledger ingests them. A sink is
-anything with ``record(event)`` and ``record_attribution(rows)``;
+anything with ``record(event)``, ``record_attribution(rows)`` and
+``record_capacity(record)``;
 :class:`JsonlUsageSink` appends JSON lines (one record per line, flushed per record,
 so a crash loses at most the line being written; a torn last line is skipped on read).
 """
@@ -15,16 +16,18 @@ from typing import Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from wmnet.protocol.usage import UsageEvent, WeightAttribution
+from wmnet.protocol.usage import CapacityRecord, UsageEvent, UsageRecord, WeightAttribution
 
-Record = UsageEvent | WeightAttribution
-_RECORD = TypeAdapter(Record)
+Record = UsageEvent | WeightAttribution | CapacityRecord
+_RECORD: TypeAdapter[Record] = TypeAdapter(UsageRecord)
 
 
 class UsageSink(Protocol):
     def record(self, event: UsageEvent) -> None: ...
 
     def record_attribution(self, rows: list[WeightAttribution]) -> None: ...
+
+    def record_capacity(self, record: CapacityRecord) -> None: ...
 
 
 class JsonlUsageSink:
@@ -48,6 +51,9 @@ class JsonlUsageSink:
     def record_attribution(self, rows: list[WeightAttribution]) -> None:
         self._append(list(rows))
 
+    def record_capacity(self, record: CapacityRecord) -> None:
+        self._append([record])
+
     def read(self) -> list[Record]:
         """Every complete, valid record in the file, in order."""
         if not self.path.exists():
@@ -67,9 +73,32 @@ class MemoryUsageSink:
     def __init__(self) -> None:
         self.events: list[UsageEvent] = []
         self.attribution: list[WeightAttribution] = []
+        self.capacity: list[CapacityRecord] = []
 
     def record(self, event: UsageEvent) -> None:
         self.events.append(event)
 
     def record_attribution(self, rows: list[WeightAttribution]) -> None:
         self.attribution.extend(rows)
+
+    def record_capacity(self, record: CapacityRecord) -> None:
+        self.capacity.append(record)
+
+
+class TeeSink:
+    """Hands every record to each of several sinks (a JSON-lines file and the ledger)."""
+
+    def __init__(self, *sinks: UsageSink) -> None:
+        self.sinks = sinks
+
+    def record(self, event: UsageEvent) -> None:
+        for sink in self.sinks:
+            sink.record(event)
+
+    def record_attribution(self, rows: list[WeightAttribution]) -> None:
+        for sink in self.sinks:
+            sink.record_attribution(rows)
+
+    def record_capacity(self, record: CapacityRecord) -> None:
+        for sink in self.sinks:
+            sink.record_capacity(record)

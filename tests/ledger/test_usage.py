@@ -12,6 +12,7 @@ from wmnet.ledger import models
 from wmnet.ledger.capacity import store_capacity
 from wmnet.ledger.usage import LedgerUsageSink, ingest_jsonl
 from wmnet.protocol.capacity import CapacityReport
+from wmnet.protocol.usage import CapacityRecord
 from wmnet.validator.usage import JsonlUsageSink
 
 
@@ -88,3 +89,23 @@ def test_capacity_report_stored_once(sessions) -> None:
         2,
         "H100",
     )
+
+
+def test_capacity_lines_from_a_validator_land_once(sessions, tmp_path: Path) -> None:
+    report = CapacityReport(
+        hotkey=MINERS[1], time=T0, device="cpu", device_name="cpu", workloads=["rollout"],
+        precisions=["fp32"], models_loaded=["m"], slots=4, queue_limit=16,
+        queue_depth=0, free_slots=4, busy_fraction=0.5, window_s=30.0,
+    )  # fmt: skip
+    path = tmp_path / "usage.jsonl"
+    writer = JsonlUsageSink(path)
+    writer.record_capacity(CapacityRecord(netuid=NETUID, miner_uid=3, report=report))
+    writer.record_capacity(CapacityRecord(netuid=NETUID, miner_uid=3, report=report))
+    stats = ingest_jsonl(sessions, path)
+    assert (stats.capacity, stats.invalid) == (2, 0)
+    LedgerUsageSink(sessions).record_capacity(
+        CapacityRecord(netuid=NETUID, miner_uid=3, report=report)
+    )
+    with sessions() as session:
+        (row,) = session.scalars(select(models.CapacityReport)).all()
+    assert (row.miner_uid, row.slots, row.busy_fraction) == (3, 4, 0.5)
