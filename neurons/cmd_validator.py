@@ -39,6 +39,10 @@ def run(
     precisions: str = typer.Option("fp32,bf16,int8", "--precisions", help="Precisions to ask for."),
     horizons: str = typer.Option("16,32", "--horizons", help="Predicted steps per task."),
     model_id: str = typer.Option("", "--model-id", help="Reference model (default: shipped)."),
+    gateway_port: int = typer.Option(
+        0, "--gateway-port", min=0, max=65535, help="Serve the customer gateway (needs --db)."
+    ),
+    gateway_host: str = typer.Option("127.0.0.1", "--gateway-host", help="Gateway bind address."),
     rounds: int = typer.Option(0, "--rounds", min=0, help="Stop after N rounds (0: run on)."),
     seed: int = typer.Option(-1, "--seed", help="Seed task draws (tests); -1: random."),
     log_level: str = typer.Option("INFO", "--log-level"),
@@ -67,6 +71,11 @@ def run(
         raise typer.BadParameter("comma-separated integers", param_hint="--horizons") from None
     if not steps or any(not 1 <= h <= MAX_HORIZON for h in steps):
         raise typer.BadParameter(f"each horizon in 1..{MAX_HORIZON}", param_hint="--horizons")
+    if gateway_port and not db:
+        raise typer.BadParameter(
+            "the gateway bills customers from the ledger: give --db (or WMNET_DB_URL)",
+            param_hint="--gateway-port",
+        )
     mid = model_id or default_model_id()
     set_deterministic(True)  # the reference run: same numbers on every validator
     model = ModelRegistry().load(mid).eval()
@@ -82,17 +91,53 @@ def run(
         seed=None if seed < 0 else seed,
     )
     sink = JsonlUsageSink(usage.expanduser())
+    sessions = None
     if db:
         from wmnet.ledger.db import open_ledger
         from wmnet.ledger.usage import LedgerUsageSink
 
-        sink = TeeSink(sink, LedgerUsageSink(open_ledger(db)))
-    loop = ValidatorLoop(config, load_wallet(wallet, hotkey), model, mid, sink)
+        sessions = open_ledger(db)
+        sink = TeeSink(sink, LedgerUsageSink(sessions))
+    keys = load_wallet(wallet, hotkey)
+    loop = ValidatorLoop(config, keys, model, mid, sink)
+    gateway = None
+    if gateway_port and sessions is not None:
+        import uvicorn
+
+        from wmnet.ledger.billing import Billing
+        from wmnet.validator.gateway import GatewayDeps, create_gateway_app
+
+        deps = GatewayDeps(
+            billing=Billing(sessions),
+            wallet=keys,
+            model=model,
+            model_id=mid,
+            usage=sink,
+            netuid=netuid,
+            candidates=loop.best_miners,
+        )
+        gateway = uvicorn.Server(
+            uvicorn.Config(
+                create_gateway_app(deps),
+                host=gateway_host,
+                port=gateway_port,
+                log_level="warning",
+            )
+        )
 
     async def main() -> None:
         stop = asyncio.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-        await loop.run(stop, max_rounds=rounds or None)
+        if gateway is None:
+            await loop.run(stop, max_rounds=rounds or None)
+            return
+        gateway.install_signal_handlers = lambda: None  # ours stop both
+        serving = asyncio.create_task(gateway.serve())
+        try:
+            await loop.run(stop, max_rounds=rounds or None)
+        finally:
+            gateway.should_exit = True
+            await serving
 
     asyncio.run(main())

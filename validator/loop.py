@@ -30,6 +30,7 @@ from wmnet.validator.config import ValidatorConfig
 from wmnet.validator.miner_client import QueryOutcome, query_capacity, query_rollout
 from wmnet.validator.scoring import Answer, score_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
+from wmnet.validator.targets import MinerTarget, miner_targets, ranked
 from wmnet.validator.tasks import draw_task
 from wmnet.validator.usage import UsageSink
 from wmnet.validator.verification import Verdict, verify_answers
@@ -37,13 +38,6 @@ from wmnet.validator.weights import WeightOutcome, set_weights
 from wmnet.worldmodel.model import WorldModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class MinerTarget:
-    uid: int
-    hotkey: str
-    axon: str
 
 
 @dataclass
@@ -61,15 +55,6 @@ class LoopStatus:
     chain_errors: int = 0
     weights: list[WeightOutcome] = field(default_factory=list)
     last_round: RoundReport | None = None
-
-
-def miner_targets(graph: bt.Metagraph, self_hotkey: str) -> list[MinerTarget]:
-    """Neurons serving an endpoint, other than this validator."""
-    return [
-        MinerTarget(n.uid, n.hotkey, n.axon)
-        for n in graph.neurons
-        if n.axon and n.hotkey != self_hotkey
-    ]
 
 
 def choose_precision(
@@ -99,6 +84,7 @@ class ValidatorLoop:
         self.state: ValidatorState = load_state(self.state_path, config.netuid, config.score_alpha)
         self.capacity: dict[str, tuple[int, CapacityReport | None]] = {}
         self.status = LoopStatus()
+        self.graph: bt.Metagraph | None = None  # the last metagraph read
         # After a refusal, wait this block before asking again: a rate-limited validator
         # that retried every round would only collect more refusals.
         self._weights_retry_block = 0
@@ -225,6 +211,12 @@ class ValidatorLoop:
             ]
         )
 
+    def best_miners(self) -> list[MinerTarget]:
+        """Miners with a positive moving score, best first (the gateway's candidates)."""
+        if self.graph is None:
+            return []
+        return ranked(miner_targets(self.graph, self.hotkey), self.state.scores.scores)
+
     def weights_due(self, graph: bt.Metagraph) -> bool:
         interval = self.config.weights_interval_blocks or graph.tempo
         last = self.state.last_weights_block
@@ -280,6 +272,7 @@ class ValidatorLoop:
         while not stop.is_set():
             graph = await self._metagraph(client)
             if graph is not None:
+                self.graph = graph
                 report = await self.run_round(http, graph)
                 if report is not None:
                     self.status.rounds += 1

@@ -1,4 +1,4 @@
-"""A chain served by uvicorn on an ephemeral loopback port, in a thread."""
+"""ASGI apps (a chain, a miner) served by uvicorn on ephemeral loopback ports, in threads."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import uvicorn
@@ -17,25 +18,33 @@ from wmnet.localnet.server import create_app
 
 
 @contextmanager
-def served(chain: Chain) -> Iterator[str]:
-    """Serve ``chain`` on 127.0.0.1:<ephemeral>; yields its URL."""
+def served_app(app: Any, *, lifespan: str = "auto", ready_path: str | None = None) -> Iterator[str]:
+    """Serve ``app`` on 127.0.0.1:<ephemeral>; yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(chain), log_level="warning", lifespan="off")
+    config = uvicorn.Config(app, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 60
     while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("the served chain did not start")
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the served app did not start")
         time.sleep(0.02)
     try:
-        httpx.get(url + "/v1/info", timeout=5).raise_for_status()
+        if ready_path is not None:
+            httpx.get(url + ready_path, timeout=5).raise_for_status()
         yield url
     finally:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+@contextmanager
+def served(chain: Chain) -> Iterator[str]:
+    """Serve ``chain`` on 127.0.0.1:<ephemeral>; yields its URL."""
+    with served_app(create_app(chain), lifespan="off", ready_path="/v1/info") as url:
+        yield url
