@@ -56,6 +56,8 @@ def test_incentive_goes_to_honest_miners_only(tmp_path):
         ]
         by_uid: dict[int, list[bool]] = {}
         for e in events:
+            if e["kind"] != "usage":
+                continue
             by_uid.setdefault(e["miner_uid"], []).append(e["verified"])
         for i in CHEATERS:
             assert not any(by_uid.get(uids[i], [])), f"cheater {i} passed a check"
