@@ -3,6 +3,8 @@
 Endpoints (paths from ``wmnet.protocol.spec``):
 
 * ``POST /v1/rollout`` (gated): a ``RolloutTask`` -> ``RolloutResult``;
+* ``POST /v1/shard`` (gated): a ``ShardTask`` -> ``ShardResult`` (with ``--store`` only;
+  see ``wmnet.miner.shard_trainer``);
 * ``GET /v1/capacity`` (gated): a ``CapacityReport``;
 * ``GET /healthz``: liveness and the metagraph's freshness, no auth;
 * ``GET /metrics``: Prometheus text, for loopback callers unless ``metrics_public``.
@@ -43,6 +45,7 @@ from wmnet.miner.ratelimit import TokenBuckets
 from wmnet.miner.recording import ResultRecorder
 from wmnet.miner.results import build_result
 from wmnet.miner.scheduler import BusyMeter, Scheduler
+from wmnet.miner.shard_trainer import ShardTrainer, parse_shard_task
 from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.rollout import RolloutResult, RolloutTask, Timing
 from wmnet.protocol.spec import (
@@ -50,11 +53,12 @@ from wmnet.protocol.spec import (
     HEALTH_PATH,
     METRICS_PATH,
     ROLLOUT_PATH,
+    SHARD_PATH,
     SPEC_VERSION,
 )
 
 log = logging.getLogger("wmnet.miner")
-GATED = (ROLLOUT_PATH, CAPACITY_PATH)
+GATED = (ROLLOUT_PATH, SHARD_PATH, CAPACITY_PATH)
 
 
 @dataclass
@@ -70,6 +74,7 @@ class Miner:
     nonce_store: Any
     cheat: Cheat | None
     recorder: ResultRecorder | None
+    trainer: ShardTrainer | None = None
 
 
 def create_app(
@@ -108,6 +113,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await refresher
             await run_in_threadpool(miner.scheduler.stop)
+            if miner.trainer is not None:
+                miner.trainer.close()
             close = getattr(miner.nonce_store, "close", None)
             if close is not None:
                 close()
@@ -182,7 +189,26 @@ def _assemble(
     cheat = make_cheat(config.cheat, engine, config.replay_dir)
     recorder = ResultRecorder(config.record_dir) if config.record_dir else None
     _gauges(metrics, scheduler, cache)
-    return Miner(config, engine, scheduler, cache, gate, metrics, store, cheat, recorder)
+    miner = Miner(config, engine, scheduler, cache, gate, metrics, store, cheat, recorder)
+    miner.trainer = _trainer(config, engine)
+    return miner
+
+
+def _trainer(config: MinerConfig, engine: RolloutEngine) -> ShardTrainer | None:
+    """The shard trainer when an object store is configured (else: rollouts only)."""
+    if not config.store:
+        return None
+    from wmnet.miner.shard_cheats import make_shard_cheat
+    from wmnet.training.store import open_store
+    from wmnet.worldmodel.checkpoint import ModelRegistry
+
+    return ShardTrainer(
+        open_store(config.store),
+        ModelRegistry(list(config.model_dirs)),
+        device=str(engine.device),
+        device_label=engine.device_label,
+        cheat=make_shard_cheat(config.cheat),
+    )
 
 
 def _gauges(metrics: MinerMetrics, scheduler: Scheduler, cache: MetagraphCache) -> None:
@@ -290,6 +316,14 @@ def _routes(app: FastAPI, miner: Miner) -> None:
             await run_in_threadpool(miner.recorder.write, result)
         return Response(body, media_type="application/json")
 
+    @app.post(SHARD_PATH)
+    async def shard(caller: Authorized = Depends(miner.gate)) -> Response:
+        task = parse_shard_task(caller.body)
+        if miner.trainer is None:
+            raise MinerError(400, "unsupported", "this miner serves no training shards")
+        result = await miner.trainer.answer(task, caller.hotkey)
+        return Response(result.model_dump_json(), media_type="application/json")
+
     @app.get(CAPACITY_PATH)
     async def capacity(caller: Authorized = Depends(miner.gate)) -> Response:
         report = CapacityReport(
@@ -297,7 +331,7 @@ def _routes(app: FastAPI, miner: Miner) -> None:
             time=time.time(),
             device=engine.device_kind,
             device_name=engine.device_name,
-            workloads=["rollout"],
+            workloads=["rollout"] + (["train_shard"] if miner.trainer else []),
             precisions=list(engine.precisions),
             models_loaded=engine.model_ids,
             slots=config.max_batch,

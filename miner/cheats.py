@@ -120,8 +120,9 @@ def _fits(result: RolloutResult, task: RolloutTask) -> bool:
 def make_cheat(
     name: str | None, engine: RolloutEngine, replay_dir: str | None, seed: int | None = None
 ) -> Cheat | None:
-    """The cheat named by ``--cheat`` (None for an honest miner)."""
-    if name is None:
+    """The cheat named by ``--cheat`` (None for an honest miner, and for the training-
+    shard cheats ``lazy`` and ``copy``, which serve honest rollouts)."""
+    if name is None or name in ("lazy", "copy"):
         return None
     rng = np.random.default_rng(seed)
     if name == "random":

@@ -12,8 +12,10 @@ from typing import Literal
 
 from wmnet.protocol.spec import PRECISIONS
 
-Cheat = Literal["random", "fake10", "replay"]
-CHEATS: tuple[str, ...] = ("random", "fake10", "replay")
+# random, fake10, replay cheat on rollouts (miner/cheats.py); lazy, copy on training
+# shards only (miner/shard_cheats.py).
+Cheat = Literal["random", "fake10", "replay", "lazy", "copy"]
+CHEATS: tuple[str, ...] = ("random", "fake10", "replay", "lazy", "copy")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 # uvicorn worker processes read their settings from here (see miner/serve.py).
@@ -34,6 +36,9 @@ class MinerConfig:
     model_ids: tuple[str, ...] = ()  # empty: the checkpoint shipped in the repo
     model_dirs: tuple[str, ...] = ()
     attention: str = "sdpa"  # attention backend (see wmnet.miner.engine.ATTENTION_BACKENDS)
+    # Training shards: the object store shared with validators (a directory or
+    # s3://bucket/prefix?endpoint_url=…); None serves rollouts only.
+    store: str | None = None
     # Scheduler: at most max_batch tasks run in one rollout call; queue_limit more wait.
     max_batch: int = 8
     queue_limit: int = 64

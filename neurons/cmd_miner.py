@@ -72,12 +72,19 @@ def run(
     record_dir: str | None = typer.Option(
         None, "--record-dir", help="Write every served result as JSON here."
     ),
+    store: str | None = typer.Option(
+        None,
+        "--store",
+        envvar="WMNET_STORE",
+        help="Object store shared with validators (a directory, or s3://bucket/prefix"
+        "?endpoint_url=…): serve training shards too.",
+    ),
     log_level: str = typer.Option("info", "--log-level", help="debug, info, warning, error."),
     cheat: str | None = typer.Option(
         None,
         "--cheat",
         hidden=True,
-        help="ADVERSARIAL TEST BEHAVIOUR (tests/demo only): random, fake10 or replay.",
+        help="ADVERSARIAL TEST BEHAVIOUR (tests/demo only): random, fake10, replay, lazy, copy.",
     ),
     replay_dir: str | None = typer.Option(
         None, "--replay-dir", hidden=True, help="ADVERSARIAL: results to replay (--cheat replay)."
@@ -117,6 +124,7 @@ def run(
             model_ids=_csv(models),
             model_dirs=_csv(model_dirs),
             attention=attention,
+            store=store,
             max_batch=max_batch,
             queue_limit=queue_limit,
             batch_wait_ms=batch_wait_ms,

@@ -1,4 +1,5 @@
-"""`wmnet validator run`: ask miners for rollouts, verify, score, set weights."""
+"""`wmnet validator run`: ask miners for rollouts (and, with --store, training shards),
+verify, score, set weights."""
 
 from __future__ import annotations
 
@@ -14,6 +15,28 @@ app = typer.Typer(no_args_is_help=True)
 
 def _split(text: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in text.split(",") if p.strip())
+
+
+def _shares(text: str) -> dict[str, float]:
+    """``rollout=0.5,train_shard=0.5`` -> a dict (workloads left out get share 0)."""
+    from wmnet.protocol.spec import WORKLOADS
+
+    out: dict[str, float] = {}
+    for part in _split(text):
+        name, _, value = part.partition("=")
+        try:
+            share = float(value)
+        except ValueError:
+            share = -1.0
+        if name.strip() not in WORKLOADS or not share >= 0:
+            raise typer.BadParameter(
+                f"give workload=share pairs with workloads in {WORKLOADS} and shares >= 0",
+                param_hint="--shares",
+            )
+        out[name.strip()] = share
+    if not any(out.values()):
+        raise typer.BadParameter("at least one share must be positive", param_hint="--shares")
+    return out
 
 
 @app.command("run")
@@ -43,6 +66,24 @@ def run(
         0, "--gateway-port", min=0, max=65535, help="Serve the customer gateway (needs --db)."
     ),
     gateway_host: str = typer.Option("127.0.0.1", "--gateway-host", help="Gateway bind address."),
+    store: str = typer.Option(
+        "",
+        "--store",
+        envvar="WMNET_STORE",
+        help="Object store shared with miners (a directory, or s3://bucket/prefix"
+        "?endpoint_url=…): run training-shard rounds too.",
+    ),
+    shard_interval: int = typer.Option(
+        20, "--shard-interval", min=1, help="Blocks between training-shard rounds."
+    ),
+    inner_steps: int = typer.Option(
+        10, "--inner-steps", min=1, help="Inner steps H a shard task asks for."
+    ),
+    shares: str = typer.Option(
+        "rollout=0.5,train_shard=0.5",
+        "--shares",
+        help="Weight share per workload (a workload at 0 is not asked).",
+    ),
     rounds: int = typer.Option(0, "--rounds", min=0, help="Stop after N rounds (0: run on)."),
     seed: int = typer.Option(-1, "--seed", help="Seed task draws (tests); -1: random."),
     log_level: str = typer.Option("INFO", "--log-level"),
@@ -76,6 +117,15 @@ def run(
             "the gateway bills customers from the ledger: give --db (or WMNET_DB_URL)",
             param_hint="--gateway-port",
         )
+    split = _shares(shares)
+    shard_config = None
+    if store:
+        from wmnet.protocol.shard import InnerHyper
+        from wmnet.validator.shards import ShardConfig
+
+        base = ShardConfig(store=store)
+        hyper = InnerHyper(**{**base.hyper.model_dump(), "inner_steps": inner_steps})
+        shard_config = ShardConfig(store=store, interval_blocks=shard_interval, hyper=hyper)
     mid = model_id or default_model_id()
     set_deterministic(True)  # the reference run: same numbers on every validator
     model = ModelRegistry().load(mid).eval()
@@ -89,6 +139,8 @@ def run(
         state_path=state,
         usage_path=usage,
         seed=None if seed < 0 else seed,
+        shares=split,
+        shards=shard_config,
     )
     sink = JsonlUsageSink(usage.expanduser())
     sessions = None

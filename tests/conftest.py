@@ -20,7 +20,17 @@ class _BareNameRefuser(importlib.abc.MetaPathFinder):
     """
 
     BARE = frozenset(
-        {"protocol", "worldmodel", "localnet", "miner", "validator", "ledger", "neurons", "bench"}
+        {
+            "protocol",
+            "worldmodel",
+            "localnet",
+            "miner",
+            "validator",
+            "ledger",
+            "neurons",
+            "bench",
+            "training",
+        }
     )
 
     def find_spec(self, fullname, path=None, target=None):  # noqa: ANN001 - importlib's API

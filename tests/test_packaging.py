@@ -22,6 +22,7 @@ FOLDERS = sorted(
         "miner",
         "neurons",
         "protocol",
+        "training",
         "validator",
         "worldmodel",
     )

@@ -5,7 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wmnet.validator.shards import ShardConfig
 from wmnet.validator.tasks import TaskPolicy
+
+# How the weights split between workloads (renormalised over workloads with any score;
+# see wmnet.validator.blend). A workload with share 0 is not asked at all.
+DEFAULT_SHARES = {"rollout": 0.5, "train_shard": 0.5}
 
 
 @dataclass(frozen=True)
@@ -23,3 +28,5 @@ class ValidatorConfig:
     capacity_refresh_blocks: int = 20
     chain_retry_s: float = 1.0
     seed: int | None = None  # for reproducible task draws in tests
+    shares: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
+    shards: ShardConfig | None = None  # None: no training-shard rounds

@@ -1,5 +1,10 @@
 """The validator's loop: sync, ask, verify, score, and set weights once per tempo.
 
+Two workloads: a rollout round every turn (unless its weight share is 0), and, with an
+object store configured, a training-shard round every ``shards.interval_blocks``
+blocks (``wmnet.validator.shards``). Each has its own moving scores; the weights blend
+them (``wmnet.validator.blend``).
+
 Each step is a small function; :class:`ValidatorLoop` only keeps the state between
 them (the metagraph it last saw, capacity reports, moving scores) and makes sure that
 nothing a miner or the chain does ends the loop:
@@ -26,15 +31,19 @@ import numpy as np
 from wmnet.localnet.network import client_for
 from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.usage import CapacityRecord, UsageEvent, WeightAttribution
+from wmnet.training.store import StoreError, open_store
+from wmnet.validator.blend import blend
 from wmnet.validator.config import ValidatorConfig
 from wmnet.validator.miner_client import QueryOutcome, query_capacity, query_rollout
 from wmnet.validator.scoring import Answer, score_round
+from wmnet.validator.shards import ShardRoundReport, ShardRounds, record_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
 from wmnet.validator.targets import MinerTarget, miner_targets, ranked
 from wmnet.validator.tasks import draw_task
 from wmnet.validator.usage import UsageSink
 from wmnet.validator.verification import Verdict, verify_answers
 from wmnet.validator.weights import WeightOutcome, set_weights
+from wmnet.worldmodel.checkpoint import CheckpointError
 from wmnet.worldmodel.model import WorldModel
 
 log = logging.getLogger(__name__)
@@ -55,6 +64,8 @@ class LoopStatus:
     chain_errors: int = 0
     weights: list[WeightOutcome] = field(default_factory=list)
     last_round: RoundReport | None = None
+    shard_rounds: int = 0
+    last_shard_round: ShardRoundReport | None = None
 
 
 def choose_precision(
@@ -88,6 +99,15 @@ class ValidatorLoop:
         # After a refusal, wait this block before asking again: a rate-limited validator
         # that retried every round would only collect more refusals.
         self._weights_retry_block = 0
+        self.shards: ShardRounds | None = None
+        if config.shards is not None:
+            self.shards = ShardRounds(
+                config.shards,
+                wallet,
+                open_store(config.shards.store),
+                head_id=self.state.shard_head,
+                rng=np.random.default_rng(None if config.seed is None else config.seed + 1),
+            )
 
     @property
     def state_path(self):
@@ -191,8 +211,33 @@ class ValidatorLoop:
                 )
             )
 
-    def _record_attribution(self, graph: bt.Metagraph, weights: dict[int, float]) -> None:
-        """Every point of weight came from rollouts (the only workload scored here yet)."""
+    async def run_shard_round(
+        self, http: httpx.AsyncClient, graph: bt.Metagraph
+    ) -> ShardRoundReport | None:
+        """A training-shard round (``wmnet.validator.shards``); None when none ran."""
+        assert self.shards is not None
+        self.state.shard_scores.sync({n.uid: n.hotkey for n in graph.neurons})
+        try:
+            report = await self.shards.run(http, miner_targets(graph, self.hotkey), graph.block)
+        except (StoreError, CheckpointError, OSError) as exc:  # the store is down: next time
+            log.warning("shard round skipped: %s: %s", type(exc).__name__, exc)
+            return None
+        if report is None:
+            return None
+        record_round(report, self.state.shard_scores, self.usage, self.config.netuid, self.hotkey)
+        self.state.shard_head = report.head_id
+        self.state.shard_steps += bool(report.aggregated)
+        self.status.shard_rounds += 1
+        self.status.last_shard_round = report
+        return report
+
+    def _record_attribution(
+        self,
+        graph: bt.Metagraph,
+        weights: dict[int, float],
+        by_workload: dict[int, dict[str, float]],
+    ) -> None:
+        """How much of each miner's weight each workload earned (``blend``)."""
         hotkeys = {n.uid: n.hotkey for n in graph.neurons}
         now = time.time()
         self.usage.record_attribution(
@@ -205,7 +250,7 @@ class ValidatorLoop:
                     miner_uid=uid,
                     miner_hotkey=hotkeys.get(uid, ""),
                     weight=w,
-                    by_workload={"rollout": 1.0},
+                    by_workload=by_workload[uid],
                 )
                 for uid, w in sorted(weights.items())
             ]
@@ -227,13 +272,14 @@ class ValidatorLoop:
     async def maybe_set_weights(self, client: bt.Client, graph: bt.Metagraph) -> None:
         if not self.weights_due(graph):
             return
-        weights = self.state.scores.weights()
+        averages = {"rollout": self.state.scores, "train_shard": self.state.shard_scores}
+        weights, by_workload = blend(averages, self.config.shares)
         outcome = await set_weights(client, self.wallet, self.config.netuid, weights)
         self.status.weights.append(outcome)
         if outcome.ok:
             self.state.last_weights = weights
             self.state.last_weights_block = graph.block
-            self._record_attribution(graph, weights)
+            self._record_attribution(graph, weights, by_workload)
             log.info("weights set at block %d: %s", graph.block, weights)
         else:
             retry_in = max(1, (self.config.weights_interval_blocks or graph.tempo) // 4)
@@ -273,13 +319,18 @@ class ValidatorLoop:
             graph = await self._metagraph(client)
             if graph is not None:
                 self.graph = graph
-                report = await self.run_round(http, graph)
+                report = None
+                if self.config.shares.get("rollout", 0.0) > 0:
+                    report = await self.run_round(http, graph)
                 if report is not None:
                     self.status.rounds += 1
                     self.status.last_round = report
+                if self.shards is not None and self.shards.due(graph.block):
+                    await self.run_shard_round(http, graph)
                 await self.maybe_set_weights(client, graph)
                 save_state(self.state, self.state_path)
-                if max_rounds is not None and self.status.rounds >= max_rounds:
+                done = self.status.rounds + self.status.shard_rounds
+                if max_rounds is not None and done >= max_rounds:
                     return
             delay = self.config.round_interval_s if graph else self.config.chain_retry_s
             await _sleep_or_stop(stop, delay)

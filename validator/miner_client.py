@@ -17,12 +17,13 @@ from pydantic import ValidationError
 from wmnet.protocol.auth import signed_get, signed_post
 from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.rollout import RolloutResult, RolloutTask
-from wmnet.protocol.spec import CAPACITY_PATH, MAX_RESPONSE_BYTES, ROLLOUT_PATH
+from wmnet.protocol.shard import ShardResult, ShardTask
+from wmnet.protocol.spec import CAPACITY_PATH, MAX_RESPONSE_BYTES, ROLLOUT_PATH, SHARD_PATH
 
 
 @dataclass(frozen=True)
 class QueryOutcome:
-    result: RolloutResult | None
+    result: RolloutResult | ShardResult | None
     latency_s: float
     reason: str  # "ok", or why there is no usable result
     status: int | None = None
@@ -52,12 +53,36 @@ async def query_rollout(
     timeout_s: float | None = None,
 ) -> QueryOutcome:
     """POST ``task`` to the miner at ``axon``; the answer or why there is none."""
-    body, headers = signed_post(wallet, ROLLOUT_PATH, task, miner_hotkey)
+    return await _query(http, wallet, axon, miner_hotkey, ROLLOUT_PATH, task, timeout_s)
+
+
+async def query_shard(
+    http: httpx.AsyncClient,
+    wallet: Any,
+    axon: str,
+    miner_hotkey: str,
+    task: ShardTask,
+    timeout_s: float | None = None,
+) -> QueryOutcome:
+    """POST a training-shard ``task``; the ``ShardResult`` or why there is none."""
+    return await _query(http, wallet, axon, miner_hotkey, SHARD_PATH, task, timeout_s)
+
+
+async def _query(
+    http: httpx.AsyncClient,
+    wallet: Any,
+    axon: str,
+    miner_hotkey: str,
+    path: str,
+    task: RolloutTask | ShardTask,
+    timeout_s: float | None,
+) -> QueryOutcome:
+    body, headers = signed_post(wallet, path, task, miner_hotkey)
     timeout = timeout_s if timeout_s is not None else task.deadline_ms / 1000
     start = time.monotonic()
     try:
         async with http.stream(
-            "POST", axon_url(axon) + ROLLOUT_PATH, content=body, headers=headers, timeout=timeout
+            "POST", axon_url(axon) + path, content=body, headers=headers, timeout=timeout
         ) as response:
             raw = await _read_capped(response, MAX_RESPONSE_BYTES)
             status = response.status_code
@@ -70,8 +95,9 @@ async def query_rollout(
         return QueryOutcome(None, latency, "late", status)
     if status != 200:
         return QueryOutcome(None, latency, f"http {status}", status)
+    model = RolloutResult if path == ROLLOUT_PATH else ShardResult
     try:
-        result = RolloutResult.model_validate_json(raw)
+        result = model.model_validate_json(raw)
     except ValidationError as exc:
         return QueryOutcome(None, latency, f"malformed: {exc.error_count()} errors", status)
     return QueryOutcome(result, latency, "ok", status)

@@ -1,4 +1,5 @@
-"""What a validator keeps across restarts: moving scores and the last weights it set.
+"""What a validator keeps across restarts: moving scores (rollout and train_shard), the
+last weights it set, and the head checkpoint of its training-shard rounds.
 
 One JSON document, written atomically (temp file in the same folder, fsync, then
 ``os.replace``), so a crash mid-write leaves the previous state intact, never half a
@@ -25,6 +26,9 @@ class ValidatorState:
     scores: MovingScores = field(default_factory=MovingScores)
     last_weights: dict[int, float] = field(default_factory=dict)
     last_weights_block: int | None = None
+    shard_scores: MovingScores = field(default_factory=MovingScores)
+    shard_head: str | None = None  # the latest checkpoint this validator published
+    shard_steps: int = 0  # outer steps taken (rounds that aggregated an update)
 
     def to_json(self) -> str:
         return json.dumps(
@@ -36,6 +40,10 @@ class ValidatorState:
                 "hotkeys": {str(u): h for u, h in self.scores.hotkeys.items()},
                 "last_weights": {str(u): w for u, w in self.last_weights.items()},
                 "last_weights_block": self.last_weights_block,
+                "shard_scores": {str(u): s for u, s in self.shard_scores.scores.items()},
+                "shard_hotkeys": {str(u): h for u, h in self.shard_scores.hotkeys.items()},
+                "shard_head": self.shard_head,
+                "shard_steps": self.shard_steps,
             },
             sort_keys=True,
         )
@@ -52,11 +60,20 @@ class ValidatorState:
             scores={int(u): float(s) for u, s in raw["scores"].items()},
             hotkeys={int(u): str(h) for u, h in raw["hotkeys"].items()},
         )
+        # Files written before training shards have no shard_* keys: start those empty.
+        shard_scores = MovingScores(
+            alpha=scores.alpha,
+            scores={int(u): float(s) for u, s in raw.get("shard_scores", {}).items()},
+            hotkeys={int(u): str(h) for u, h in raw.get("shard_hotkeys", {}).items()},
+        )
         return cls(
             netuid=int(raw["netuid"]),
             scores=scores,
             last_weights={int(u): float(w) for u, w in raw["last_weights"].items()},
             last_weights_block=raw["last_weights_block"],
+            shard_scores=shard_scores,
+            shard_head=raw.get("shard_head"),
+            shard_steps=int(raw.get("shard_steps", 0)),
         )
 
 
@@ -79,12 +96,14 @@ def load_state(path: str | os.PathLike[str], netuid: int, alpha: float) -> Valid
     """The saved state, or a fresh one when there is none yet."""
     target = Path(path)
     if not target.exists():
-        return ValidatorState(netuid=netuid, scores=MovingScores(alpha=alpha))
+        return ValidatorState(
+            netuid=netuid, scores=MovingScores(alpha=alpha), shard_scores=MovingScores(alpha=alpha)
+        )
     try:
         state = ValidatorState.from_json(target.read_text(encoding="utf-8"))
     except (ValueError, KeyError, TypeError) as exc:
         raise ValueError(f"{target} is not a wmnet validator state file: {exc}") from None
     if state.netuid != netuid:
         raise ValueError(f"{target} holds the state of netuid {state.netuid}, not {netuid}")
-    state.scores.alpha = alpha
+    state.scores.alpha = state.shard_scores.alpha = alpha
     return state

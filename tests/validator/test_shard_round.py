@@ -1,0 +1,138 @@
+"""Training-shard rounds through real parts: an in-process chain behind the SDK, three
+miner apps under uvicorn on loopback sharing one object store (honest, lazy, copy),
+and the validator's ``ShardRounds`` asking them over btauth/1-signed HTTP. Two rounds:
+the honest update is aggregated, the lazy one scores 0, the copy is flagged, and the
+published head lowers the held-out loss."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import bittensor as bt
+import httpx
+import numpy as np
+import pytest
+
+from tests.localnet.conftest import make_subnet
+from tests.localnet.served_thread import served_app
+from wmnet.localnet.backend import InProcessBackend
+from wmnet.localnet.chain import Chain
+from wmnet.localnet.substrate import LocalnetSubstrate
+from wmnet.miner.app import create_app
+from wmnet.miner.config import MinerConfig
+from wmnet.miner.engine import RolloutEngine
+from wmnet.neurons.wallets import load_wallet
+from wmnet.protocol.shard import InnerHyper
+from wmnet.protocol.usage import UsageEvent
+from wmnet.training import checkpoints
+from wmnet.training.store import LocalStore
+from wmnet.validator.scoring import MovingScores
+from wmnet.validator.shards import HEAD_REF, ShardConfig, ShardRounds, record_round
+from wmnet.validator.targets import MinerTarget
+from wmnet.validator.usage import MemoryUsageSink
+from wmnet.worldmodel.checkpoint import default_model_id
+
+pytestmark = pytest.mark.slow
+
+VALIDATOR = load_wallet("//Bob", "validator")
+MINERS = {name: load_wallet("//Charlie", f"shard-{name}") for name in ("honest", "lazy", "copy")}
+HYPER = InnerHyper(inner_steps=8, batch=4, seq_len=6, lr=1e-3)
+
+
+def _client(chain: Chain) -> bt.Client:
+    return bt.Client("local", substrate=LocalnetSubstrate(InProcessBackend(chain)))
+
+
+async def _setup(chain: Chain) -> tuple[int, dict[str, int]]:
+    async with _client(chain) as client:
+        netuid = (await make_subnet(client, chain)).netuid
+        for who in (VALIDATOR, *MINERS.values()):
+            assert (await client.execute(bt.BurnedRegister(netuid=netuid), who)).success
+        stake = bt.AddStake(
+            netuid=netuid, hotkey_ss58=VALIDATOR.hotkey.ss58_address, amount_tao=1000
+        )
+        assert (await client.execute(stake, VALIDATOR)).success
+        graph = await client.subnets.metagraph(netuid)
+        chain.advance(graph.tempo + 1)  # the validator's permit
+        graph = await client.subnets.metagraph(netuid)
+        return netuid, {n.hotkey: n.uid for n in graph.neurons}
+
+
+@dataclass
+class World:
+    store: LocalStore
+    targets: dict[str, MinerTarget]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Iterator[World]:
+    store_dir = tmp_path_factory.mktemp("store")
+    chain = Chain()
+    netuid, uids = asyncio.run(_setup(chain))
+    engine = RolloutEngine.load(precisions=("fp32",), device="cpu")
+
+    def miner(name: str):
+        wallet = MINERS[name]
+        config = MinerConfig(
+            hotkey_ss58=wallet.hotkey.ss58_address,
+            netuid=netuid,
+            store=str(store_dir),
+            cheat=None if name == "honest" else name,  # type: ignore[arg-type]
+            metagraph_poll_s=0.2,
+        )
+        app = create_app(config, engine=engine, client_factory=lambda: _client(chain), warmup=False)
+        return served_app(app, ready_path="/healthz")
+
+    with miner("honest") as honest, miner("lazy") as lazy, miner("copy") as copier:
+        urls = {"honest": honest, "lazy": lazy, "copy": copier}
+        targets = {
+            name: MinerTarget(
+                uids[MINERS[name].hotkey.ss58_address],
+                MINERS[name].hotkey.ss58_address,
+                urls[name][len("http://") :],
+            )
+            for name in MINERS
+        }
+        yield World(LocalStore(store_dir), targets)
+    chain.close()
+
+
+async def _round(rounds: ShardRounds, world: World, block: int):
+    async with httpx.AsyncClient() as http:
+        return await rounds.run(http, list(world.targets.values()), block)
+
+
+def test_two_rounds_reward_the_honest_update_and_lower_the_heldout_loss(world):
+    config = ShardConfig(store=str(world.store.root), hyper=HYPER, deadline_ms=60_000)
+    rounds = ShardRounds(config, VALIDATOR, world.store, rng=np.random.default_rng(0))
+    scores, usage = MovingScores(alpha=0.5), MemoryUsageSink()
+    uid = {name: t.uid for name, t in world.targets.items()}
+    first_loss = None
+    for block in (100, 120):
+        report = asyncio.run(_round(rounds, world, block))
+        assert report is not None
+        by_uid = {o.target.uid: o for o in report.outcomes}
+        assert by_uid[uid["honest"]].score == 1.0, by_uid[uid["honest"]].reason
+        assert by_uid[uid["lazy"]].score == 0.0
+        assert by_uid[uid["copy"]].score == 0.0
+        assert by_uid[uid["copy"]].reason.startswith("copy"), by_uid[uid["copy"]].reason
+        assert report.aggregated == [uid["honest"]]
+        assert report.heldout_after < report.heldout_before
+        first_loss = first_loss if first_loss is not None else report.heldout_before
+        record_round(report, scores, usage, 1, VALIDATOR.hotkey.ss58_address)
+    assert report.heldout_after < first_loss
+    # The head is published under its model id and the store's head ref points at it.
+    assert rounds.head_id != default_model_id()
+    assert world.store.get_ref(HEAD_REF) == rounds.head_id
+    head = checkpoints.fetch(world.store, rounds.head_id)
+    assert head.cfg == checkpoints.fetch(world.store, default_model_id()).cfg
+    # Moving scores and usage events: units and device seconds only for accepted work.
+    assert scores.weights() == {uid["honest"]: 1.0}
+    events: list[UsageEvent] = usage.events
+    assert {e.workload for e in events} == {"train_shard"}
+    honest_events = [e for e in events if e.miner_uid == uid["honest"]]
+    assert all(e.verified and e.units == HYPER.inner_steps * HYPER.batch for e in honest_events)
+    assert all(e.device_seconds > 0 for e in honest_events)
+    assert all(not e.verified and e.units == 0 for e in events if e.miner_uid != uid["honest"])

@@ -1,0 +1,376 @@
+"""Training-shard rounds: open, ask, score, aggregate, publish.
+
+DiLoCo rounds with SparseLoCo updates and Gauntlet-style scoring (see
+``wmnet.training``); one round, every ``interval_blocks`` blocks:
+
+1. **open**: a random ``round_id``; for each miner asked, a :class:`ShardTask` on the
+   current head checkpoint with the shard ``assign(round_id, hotkey)`` (no miner picks
+   its data) and the round's hyperparameters;
+2. **ask** every miner concurrently (``POST /v1/shard``); no answer, a late or
+   malformed one, a result for another task, round or base, or an update object that
+   is missing, fails its hash or does not decode for this model: score 0;
+3. **score** the decoded updates against the head (``wmnet.training.scoring``): gain on
+   the miner's assigned data vs the validator's secret random data, then the copy
+   check; scores go to the ``train_shard`` moving average;
+4. **aggregate** the best ``top_n`` scored updates with the outer Nesterov step
+   (``wmnet.training.aggregate``), **publish** the next checkpoint to the object store,
+   point the store's ``head`` ref at it, and use it as the next round's base;
+5. record one ``train_shard`` usage event per miner asked (units: training samples the
+   miner reported for an accepted update, device seconds as reported).
+
+The momentum buffer lives in memory: a restarted validator resumes from its head
+checkpoint (kept in its state file) with zero momentum.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import logging
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from wmnet.protocol.shard import InnerHyper, ShardData, ShardResult, ShardTask
+from wmnet.protocol.spec import MAX_UPDATE_BYTES
+from wmnet.protocol.usage import UsageEvent
+from wmnet.training import checkpoints, params, shards
+from wmnet.training.aggregate import OUTER_LR, OUTER_MOMENTUM, OuterNesterov
+from wmnet.training.compress import Compressed, UpdateFormatError
+from wmnet.training.inner import Latents, encode, eval_loss
+from wmnet.training.scoring import (
+    Evaluator,
+    Gauntlet,
+    GauntletConfig,
+    find_copies,
+    round_scores,
+)
+from wmnet.training.store import ObjectStore, StoreError
+from wmnet.validator.miner_client import QueryOutcome, query_shard
+from wmnet.validator.scoring import MovingScores
+from wmnet.validator.targets import MinerTarget
+from wmnet.worldmodel.checkpoint import ModelRegistry, default_model_id
+from wmnet.worldmodel.data import HELDOUT_SEED_OFFSET
+from wmnet.worldmodel.model import WorldModel
+
+log = logging.getLogger(__name__)
+HEAD_REF = "head"
+
+
+def _small_hyper() -> InnerHyper:
+    # Seconds per round on a 2-core CPU; a GPU subnet raises inner_steps and batch
+    # (docs/training.md, "Sizing H").
+    return InnerHyper(inner_steps=10, batch=4, seq_len=6, lr=1e-3)
+
+
+@dataclass(frozen=True)
+class ShardConfig:
+    store: str  # object store spec (wmnet.training.store.open_store)
+    interval_blocks: int = 20
+    hyper: InnerHyper = field(default_factory=_small_hyper)
+    n_episodes: int = 4  # per miner's shard
+    episode_len: int = 16
+    random_episodes: int = 4  # the validator's unassigned control data
+    heldout_episodes: int = 16  # logged held-out loss of each new head
+    deadline_ms: int = 120_000
+    top_n: int = 8  # updates aggregated per round
+    sample_size: int = 16  # miners asked per round
+    gauntlet: GauntletConfig = field(default_factory=GauntletConfig)
+    outer_lr: float = OUTER_LR
+    outer_momentum: float = OUTER_MOMENTUM
+
+
+@dataclass(frozen=True)
+class ShardOutcome:
+    target: MinerTarget
+    task: ShardTask
+    reason: str  # "ok", or why the update scored 0
+    raw: float
+    score: float
+    gauntlet: Gauntlet | None = None
+    result: ShardResult | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return self.score > 0
+
+
+@dataclass
+class ShardRoundReport:
+    round_id: str
+    block: int
+    base_id: str
+    head_id: str  # == base_id when no update was aggregated
+    outcomes: list[ShardOutcome]
+    aggregated: list[int]  # uids whose updates made the step
+    heldout_before: float
+    heldout_after: float
+
+    @property
+    def scores(self) -> dict[int, float]:
+        return {o.target.uid: o.score for o in self.outcomes}
+
+
+def make_tasks(
+    round_id: str, base_id: str, targets: list[MinerTarget], cfg: ShardConfig
+) -> list[ShardTask]:
+    return [
+        ShardTask(
+            task_id=secrets.token_hex(12),
+            round_id=round_id,
+            base_id=base_id,
+            shard=shards.assign(round_id, t.hotkey, cfg.n_episodes, cfg.episode_len),
+            hyper=cfg.hyper,
+            deadline_ms=cfg.deadline_ms,
+        )
+        for t in targets
+    ]
+
+
+def load_update(
+    store: ObjectStore, task: ShardTask, outcome: QueryOutcome, n: int
+) -> tuple[Compressed | None, str]:
+    """The miner's decoded update, or None and why not."""
+    result = outcome.result
+    if result is None:
+        return None, outcome.reason
+    if not isinstance(result, ShardResult):
+        return None, "malformed: not a shard result"
+    if (result.task_id, result.round_id, result.base_id) != (
+        task.task_id,
+        task.round_id,
+        task.base_id,
+    ):
+        return None, "malformed: answers another task, round or base"
+    try:
+        data = store.get(result.update_id, MAX_UPDATE_BYTES)
+        update = Compressed.from_bytes(data, expect_n=n)
+    except StoreError as error:
+        return None, f"update refused: {type(error).__name__}: {str(error)[:120]}"
+    except UpdateFormatError as error:
+        return None, f"malformed update: {str(error)[:150]}"
+    if len(data) != result.update_bytes:
+        return None, "malformed: update_bytes does not match the object"
+    return update, "ok"
+
+
+def score_updates(
+    base: WorldModel,
+    uids: list[int],
+    tasks: list[ShardTask],
+    outcomes: list[QueryOutcome],
+    updates: list[Compressed | None],
+    reasons: list[str],
+    random: Latents,
+    cfg: GauntletConfig,
+) -> tuple[list[Gauntlet | None], list[float], list[str]]:
+    """Gauntlet measurements, raw scores and reasons, in the order of ``tasks`` (asked
+    of the miners ``uids``)."""
+    evaluator = Evaluator(base, cfg)
+    before_random = evaluator.loss(random)
+    measured: list[Gauntlet | None] = [None] * len(tasks)
+    raw = [0.0] * len(tasks)
+    reasons = list(reasons)
+    for i, (task, update) in enumerate(zip(tasks, updates, strict=True)):
+        if update is None:
+            continue
+        assigned = encode(base, shards.load(task.shard, base.cfg.resolution))
+        measured[i] = evaluator.gauntlet(
+            update.dense(), assigned, random, before_random=before_random
+        )
+        raw[i] = measured[i].raw_score(cfg)
+        if raw[i] <= 0:
+            reasons[i] = (
+                f"no gain on its shard (assigned {measured[i].gain_assigned:+.4f}, "
+                f"random {measured[i].gain_random:+.4f})"
+            )
+    present = {i: u for i, u in enumerate(updates) if u is not None}
+    copies = find_copies(
+        present,
+        {i: g.gain_assigned for i, g in enumerate(measured) if g is not None},
+        {i: outcomes[i].latency_s for i in present},
+        cfg.copy_overlap,
+    )
+    for copier, author in copies.items():
+        raw[copier] = 0.0
+        reasons[copier] = f"copy: its update overlaps uid {uids[author]}'s"
+    return measured, raw, reasons
+
+
+class ShardRounds:
+    """The validator's training-shard state: head checkpoint, momentum, round clock."""
+
+    def __init__(
+        self,
+        config: ShardConfig,
+        wallet: Any,
+        store: ObjectStore,
+        head_id: str | None = None,
+        rng: np.random.Generator | None = None,
+        registry: ModelRegistry | None = None,
+    ) -> None:
+        self.config, self.wallet, self.store = config, wallet, store
+        self.rng = rng or np.random.default_rng()
+        self.registry = registry or ModelRegistry()
+        self.outer = OuterNesterov(config.outer_lr, config.outer_momentum)
+        self.head_id = head_id or default_model_id()
+        self.head: WorldModel | None = None
+        self.last_block: int | None = None
+        self.heldout: Latents | None = None
+
+    def due(self, block: int) -> bool:
+        return self.last_block is None or block - self.last_block >= self.config.interval_blocks
+
+    def _ensure_head(self) -> WorldModel:
+        """Load the head (shipped, or from the store) and make sure the store has it."""
+        if self.head is None:
+            self.head = checkpoints.fetch(self.store, self.head_id, self.registry)
+            if not self.store.exists(self.head_id):
+                checkpoints.publish(self.store, self.head)
+            self.heldout = encode(
+                self.head,
+                shards.load(
+                    ShardData(
+                        seed=HELDOUT_SEED_OFFSET,
+                        n_episodes=self.config.heldout_episodes,
+                        episode_len=self.config.episode_len,
+                    ),
+                    self.head.cfg.resolution,
+                ),
+            )
+        return self.head
+
+    async def run(
+        self,
+        http: httpx.AsyncClient,
+        targets: list[MinerTarget],
+        block: int,
+    ) -> ShardRoundReport | None:
+        """One round over ``targets`` (a sample of them); None when there is no one."""
+        self.last_block = block
+        if not targets:
+            return None
+        if len(targets) > self.config.sample_size:
+            picks = self.rng.choice(len(targets), self.config.sample_size, replace=False)
+            targets = [targets[i] for i in sorted(picks)]
+        base = await asyncio.to_thread(self._ensure_head)
+        base_id = self.head_id
+        round_id = shards.new_round_id()
+        tasks = make_tasks(round_id, base_id, targets, self.config)
+        outcomes = await asyncio.gather(
+            *(
+                query_shard(http, self.wallet, t.axon, t.hotkey, task)
+                for t, task in zip(targets, tasks, strict=True)
+            )
+        )
+        return await asyncio.to_thread(
+            self._finish, round_id, block, base, targets, tasks, outcomes
+        )
+
+    def _finish(
+        self,
+        round_id: str,
+        block: int,
+        base: WorldModel,
+        targets: list[MinerTarget],
+        tasks: list[ShardTask],
+        outcomes: list[QueryOutcome],
+    ) -> ShardRoundReport:
+        cfg = self.config
+        n = params.count(base)
+        loaded = [load_update(self.store, t, o, n) for t, o in zip(tasks, outcomes, strict=True)]
+        updates = [u for u, _ in loaded]
+        control = shards.unassigned(
+            self.rng, [t.shard for t in tasks], cfg.random_episodes, cfg.episode_len
+        )
+        random = encode(base, shards.load(control, base.cfg.resolution))
+        measured, raw, reasons = score_updates(
+            base,
+            [t.uid for t in targets],
+            tasks,
+            outcomes,
+            updates,
+            [r for _, r in loaded],
+            random,
+            cfg.gauntlet,
+        )
+        scores = round_scores(dict(enumerate(raw)))
+        ranked = sorted((i for i in range(len(tasks)) if raw[i] > 0), key=lambda i: -raw[i])
+        chosen = ranked[: cfg.top_n]
+        assert self.heldout is not None
+        before = eval_loss(base, self.heldout, cfg.gauntlet.seq_len)
+        after = before
+        if chosen:
+            theta = self.outer.step(params.flatten(base), [updates[i].dense() for i in chosen])
+            head = _copy_with(base, theta)
+            self.head_id = checkpoints.publish(self.store, head)
+            self.store.set_ref(HEAD_REF, self.head_id)
+            self.head = head
+            after = eval_loss(head, self.heldout, cfg.gauntlet.seq_len)
+        report = ShardRoundReport(
+            round_id=round_id,
+            block=block,
+            base_id=tasks[0].base_id,
+            head_id=self.head_id,
+            outcomes=[
+                ShardOutcome(
+                    t, task, reasons[i], raw[i], scores[i], measured[i], outcomes[i].result
+                )
+                for i, (t, task) in enumerate(zip(targets, tasks, strict=True))
+            ],
+            aggregated=[targets[i].uid for i in chosen],
+            heldout_before=before,
+            heldout_after=after,
+        )
+        for o in report.outcomes:
+            log.info("shard uid %d score %.3f: %s", o.target.uid, o.score, o.reason)
+        log.info(
+            "shard round %s: %d of %d updates aggregated, head %s, held-out loss %.6f -> %.6f",
+            round_id[:12],
+            len(chosen),
+            len(tasks),
+            self.head_id[:12],
+            before,
+            after,
+        )
+        return report
+
+
+def _copy_with(base: WorldModel, theta: np.ndarray) -> WorldModel:
+    model = copy.deepcopy(base)
+    params.assign(model, theta)
+    return model.eval()
+
+
+def record_round(
+    report: ShardRoundReport,
+    scores: MovingScores,
+    usage: Any,
+    netuid: int,
+    validator_hotkey: str,
+) -> None:
+    """Fold a round into the ``train_shard`` moving scores and the usage stream."""
+    now = time.time()
+    for o in report.outcomes:
+        scores.update(o.target.uid, o.target.hotkey, o.score)
+        result = o.result if isinstance(o.result, ShardResult) else None
+        usage.record(
+            UsageEvent(
+                request_id=o.task.task_id,
+                time=now,
+                netuid=netuid,
+                validator_hotkey=validator_hotkey,
+                miner_uid=o.target.uid,
+                miner_hotkey=o.target.hotkey,
+                workload="train_shard",
+                units=result.samples if (result is not None and o.accepted) else 0,
+                device_seconds=result.compute_ms / 1000 if result is not None else 0.0,
+                origin="synthetic",
+                verified=o.accepted,
+                reason=o.reason[:200],
+            )
+        )
