@@ -57,13 +57,18 @@ class LocalSubnet:
         wait_http_ok(self.chain_url + "/v1/info", self.chain)
         return self.chain_url
 
-    def restart_chain(self, down_s: float = 1.0) -> None:
-        """Stop the chain server and start it again on the same port and state file."""
+    def stop_chain(self) -> int:
+        """Stop the chain server; returns its port, for ``start_chain(port=...)``.
+
+        Start it again from a long-lived thread (the main one): a child asks for SIGKILL
+        when the *thread* that started it ends (``PR_SET_PDEATHSIG``), so a chain started
+        from a short-lived worker thread would die with that thread.
+        """
         assert self.chain is not None, "start_chain first"
         self.group.stop(self.chain)
         self.group.children.remove(self.chain)
-        time.sleep(down_s)
-        self.start_chain(port=int(self.chain_url.rsplit(":", 1)[1]))
+        self.chain = None
+        return int(self.chain_url.rsplit(":", 1)[1])
 
     def create_subnet(self, n_miners: int) -> int:
         self.keys = DemoKeys.make(n_miners)

@@ -82,7 +82,11 @@ class ProcessGroup:
         signal.signal(signal.SIGTERM, self._old_sigterm)  # type: ignore[arg-type]
 
     def start(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> Child:
-        """Starts ``argv`` as child ``name``, its stdout and stderr in ``<log_dir>/<name>.log``."""
+        """Starts ``argv`` as child ``name``, its stdout and stderr in ``<log_dir>/<name>.log``.
+
+        Call it from a thread that lives as long as the child should: the kernel's
+        parent-death signal fires when the starting *thread* exits.
+        """
         log_path = self.log_dir / f"{name}.log"
         with log_path.open("wb") as log:
             popen = subprocess.Popen(

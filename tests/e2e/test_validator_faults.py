@@ -109,14 +109,17 @@ async def test_a_rate_limit_refusal_does_not_stop_the_loop(subnet, model, tmp_pa
 
 async def test_a_chain_restart_does_not_stop_the_loop(subnet, model, tmp_path):
     loop = _loop(subnet, model, tmp_path)
-    uids = subnet.miner_uids()
+    uids = await asyncio.to_thread(subnet.miner_uids)
     assert await _run_until(loop, lambda: any(_verified(loop, uids[0])), 120, subnet)
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
     try:
         await asyncio.sleep(0.5)
-        await asyncio.to_thread(subnet.restart_chain, 2.0)
-        errors_seen, rounds = loop.status.chain_errors, loop.status.rounds
+        port = await asyncio.to_thread(subnet.stop_chain)
+        await asyncio.sleep(2.0)  # the loop runs on while no chain answers
+        errors_seen = loop.status.chain_errors
+        subnet.start_chain(port=port)  # from this (main) thread: see LocalSubnet.stop_chain
+        rounds = loop.status.rounds
         deadline = time.monotonic() + 60
         while loop.status.rounds < rounds + 3 and time.monotonic() < deadline:
             assert not task.done(), f"the loop ended: {task.exception()!r}"
@@ -131,7 +134,7 @@ async def test_a_chain_restart_does_not_stop_the_loop(subnet, model, tmp_path):
 async def test_a_miner_killed_mid_request_does_not_stop_the_loop(subnet, model, tmp_path):
     # Long rollouts keep requests in flight most of the time, so the kill lands mid-request.
     loop = _loop(subnet, model, tmp_path, horizons=(128,))
-    uids = subnet.miner_uids()
+    uids = await asyncio.to_thread(subnet.miner_uids)
     assert await _run_until(loop, lambda: any(_verified(loop, uids[1])), 180, subnet)
     stop = asyncio.Event()
     task = asyncio.create_task(loop.run(stop))
