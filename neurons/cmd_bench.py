@@ -168,6 +168,47 @@ def serve_bench(
     Console().print(table)
 
 
+@app.command("compress")
+def compress_bench(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    workers: int = typer.Option(4, "--workers", min=1, help="Workers (miners) per round."),
+    rounds: int = typer.Option(8, "--rounds", min=1, help="Outer rounds in each arm."),
+    inner_steps: int = typer.Option(10, "--inner-steps", min=1, help="Inner steps H."),
+    batch: int = typer.Option(4, "--batch", min=1, help="Windows per inner step."),
+    density: float = typer.Option(60 / 4096, "--density", help="Top-k share per chunk."),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+) -> None:
+    """Training-shard compression: bytes per sync and held-out loss vs dense DiLoCo."""
+    import json
+    import os
+
+    import torch
+
+    from wmnet.bench.compress import run_compress_bench
+    from wmnet.protocol.shard import InnerHyper
+
+    if not 0 < density <= 1:
+        raise typer.BadParameter("--density must lie in (0, 1]")
+    if threads:
+        torch.set_num_threads(threads)
+    hyper = InnerHyper(inner_steps=inner_steps, batch=batch, seq_len=6, lr=1e-3, density=density)
+    res = run_compress_bench(workers=workers, rounds=rounds, hyper=hyper)
+    res["cpu"] = _cpu_model()
+    res["cores"] = os.cpu_count()
+    if json_out:
+        typer.echo(json.dumps(res))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="training-shard compression (SparseLoCo format vs dense DiLoCo)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in res.items():
+        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
+    Console().print(table)
+
+
 @app.command("ledger")
 def ledger_bench(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),

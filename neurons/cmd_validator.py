@@ -79,6 +79,14 @@ def run(
     inner_steps: int = typer.Option(
         10, "--inner-steps", min=1, help="Inner steps H a shard task asks for."
     ),
+    outer_lr: float = typer.Option(1.0, "--outer-lr", min=0.0, help="Outer step size."),
+    outer_momentum: float = typer.Option(
+        0.0,
+        "--outer-momentum",
+        min=0.0,
+        max=0.99,
+        help="Outer Nesterov momentum (0: SparseLoCo; DiLoCo: 0.9 with --outer-lr 0.7).",
+    ),
     shares: str = typer.Option(
         "rollout=0.5,train_shard=0.5",
         "--shares",
@@ -125,7 +133,13 @@ def run(
 
         base = ShardConfig(store=store)
         hyper = InnerHyper(**{**base.hyper.model_dump(), "inner_steps": inner_steps})
-        shard_config = ShardConfig(store=store, interval_blocks=shard_interval, hyper=hyper)
+        shard_config = ShardConfig(
+            store=store,
+            interval_blocks=shard_interval,
+            hyper=hyper,
+            outer_lr=outer_lr,
+            outer_momentum=outer_momentum,
+        )
     mid = model_id or default_model_id()
     set_deterministic(True)  # the reference run: same numbers on every validator
     model = ModelRegistry().load(mid).eval()

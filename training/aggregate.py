@@ -1,4 +1,4 @@
-"""The outer step: DiLoCo's Nesterov momentum over the round's best updates.
+"""The outer step over the round's best updates: DiLoCo's Nesterov, or SparseLoCo's.
 
 Follows DiLoCo (Douillard et al. 2023, Algorithm 1): the outer gradient is the mean of
 the workers' pseudo-gradients ``delta_i = theta_base - theta_i`` and the outer
@@ -9,6 +9,14 @@ as ``torch.optim.SGD(nesterov=True)`` does it:
 2. ``m = momentum * m + g`` (``m`` starts at 0 and persists across rounds);
 3. ``theta = theta - lr * (g + momentum * m)``.
 
+SparseLoCo (Sarfi et al. 2025, arXiv 2508.15706) replaces the outer momentum with the
+workers' error feedback, which already accumulates past pseudo-gradients: its outer
+step is ``theta - lr * g`` (momentum 0 here), and that is what a validator aggregating
+compressed updates runs by default (``SPARSELOCO_OUTER``). Measured on the shipped
+model (docs/benchmarks.md, "Compress"): Nesterov 0.7/0.9 on error-feedback updates
+counts the past twice and overshoots after about four rounds (held-out loss rises
+again), plain averaged descent keeps falling.
+
 With no update selected there is no step and the base stays the head.
 """
 
@@ -18,8 +26,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-OUTER_LR = 0.7
+OUTER_LR = 0.7  # DiLoCo's outer Nesterov
 OUTER_MOMENTUM = 0.9
+SPARSELOCO_OUTER = (1.0, 0.0)  # (lr, momentum): averaged descent, no momentum state
 
 
 @dataclass

@@ -12,8 +12,9 @@ DiLoCo rounds with SparseLoCo updates and Gauntlet-style scoring (see
 3. **score** the decoded updates against the head (``wmnet.training.scoring``): gain on
    the miner's assigned data vs the validator's secret random data, then the copy
    check; scores go to the ``train_shard`` moving average;
-4. **aggregate** the best ``top_n`` scored updates with the outer Nesterov step
-   (``wmnet.training.aggregate``), **publish** the next checkpoint to the object store,
+4. **aggregate** the best ``top_n`` scored updates with the outer step
+   (``wmnet.training.aggregate``: SparseLoCo's averaged descent by default, DiLoCo's
+   Nesterov momentum when configured), **publish** the next checkpoint to the object store,
    point the store's ``head`` ref at it, and use it as the next round's base;
 5. record one ``train_shard`` usage event per miner asked (units: training samples the
    miner reported for an accepted update, device seconds as reported).
@@ -39,7 +40,7 @@ from wmnet.protocol.shard import InnerHyper, ShardData, ShardResult, ShardTask
 from wmnet.protocol.spec import MAX_UPDATE_BYTES
 from wmnet.protocol.usage import UsageEvent
 from wmnet.training import checkpoints, params, shards
-from wmnet.training.aggregate import OUTER_LR, OUTER_MOMENTUM, OuterNesterov
+from wmnet.training.aggregate import SPARSELOCO_OUTER, OuterNesterov
 from wmnet.training.compress import Compressed, UpdateFormatError
 from wmnet.training.inner import Latents, encode, eval_loss
 from wmnet.training.scoring import (
@@ -53,7 +54,7 @@ from wmnet.training.store import ObjectStore, StoreError
 from wmnet.validator.miner_client import QueryOutcome, query_shard
 from wmnet.validator.scoring import MovingScores
 from wmnet.validator.targets import MinerTarget
-from wmnet.worldmodel.checkpoint import ModelRegistry, default_model_id
+from wmnet.worldmodel.checkpoint import CheckpointError, ModelRegistry, default_model_id
 from wmnet.worldmodel.data import HELDOUT_SEED_OFFSET
 from wmnet.worldmodel.model import WorldModel
 
@@ -80,8 +81,10 @@ class ShardConfig:
     top_n: int = 8  # updates aggregated per round
     sample_size: int = 16  # miners asked per round
     gauntlet: GauntletConfig = field(default_factory=GauntletConfig)
-    outer_lr: float = OUTER_LR
-    outer_momentum: float = OUTER_MOMENTUM
+    # SparseLoCo's outer step (no momentum: error feedback plays its part); DiLoCo's
+    # Nesterov is outer_lr=0.7, outer_momentum=0.9 (see wmnet.training.aggregate).
+    outer_lr: float = SPARSELOCO_OUTER[0]
+    outer_momentum: float = SPARSELOCO_OUTER[1]
 
 
 @dataclass(frozen=True)
@@ -228,7 +231,15 @@ class ShardRounds:
     def _ensure_head(self) -> WorldModel:
         """Load the head (shipped, or from the store) and make sure the store has it."""
         if self.head is None:
-            self.head = checkpoints.fetch(self.store, self.head_id, self.registry)
+            try:
+                self.head = checkpoints.fetch(self.store, self.head_id, self.registry)
+            except (StoreError, CheckpointError) as error:
+                if self.head_id == default_model_id():
+                    raise
+                log.warning("head %s unavailable (%s); restarting from the shipped model",
+                            self.head_id[:12], error)  # fmt: skip
+                self.head_id = default_model_id()
+                self.head = checkpoints.fetch(self.store, self.head_id, self.registry)
             if not self.store.exists(self.head_id):
                 checkpoints.publish(self.store, self.head)
             self.heldout = encode(

@@ -147,3 +147,12 @@ def test_two_rounds_reward_the_honest_update_and_lower_the_heldout_loss(world):
     assert all(e.verified and e.units == HYPER.inner_steps * HYPER.batch for e in honest_events)
     assert all(e.device_seconds > 0 for e in honest_events)
     assert all(not e.verified and e.units == 0 for e in events if e.miner_uid != uid["honest"])
+
+
+def test_a_lost_head_restarts_from_the_shipped_model(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    config = ShardConfig(store=str(store.root))
+    rounds = ShardRounds(config, VALIDATOR, store, head_id="ab" * 32)
+    rounds._ensure_head()
+    assert rounds.head_id == default_model_id()
+    assert store.exists(default_model_id())  # published for miners to fetch
