@@ -1,8 +1,11 @@
 """Run a subnet's epoch: gather Yuma's inputs from state, run it, pay emission.
 
-The Yuma arithmetic itself lives in :mod:`localnet.yuma` (pure numpy); this
-module is the glue that reads the subnet, writes the results back the way
-subtensor stores them (u16 fractions, rao), and credits emission as stake.
+The Yuma arithmetic lives in :mod:`localnet.yuma` (pure numpy) and the rao split
+in :mod:`localnet.payout`; this module is the glue that reads the subnet (its
+`Yuma3On` picks the bonds branch, its activity cutoff follows the tempo), writes
+the results back the way subtensor stores them (u16 by truncation, bonds as
+returned, rao), and credits emission as stake. Every rao accrued is paid: owner +
+miners + validators equals the pending emission.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ import numpy as np
 
 from wmnet.localnet.emission import pending_emission
 from wmnet.localnet.params import SUBNET_OWNER_CUT_U16, U16_MAX
+from wmnet.localnet.payout import pay_epoch
 from wmnet.localnet.state import ChainState, Subnet, stake_key
-from wmnet.localnet.yuma import EpochInput, YumaParams, run_epoch, split_emission
+from wmnet.localnet.yuma import EpochInput, YumaParams, run_epoch
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ def is_epoch_block(subnet: Subnet, block: int) -> bool:
 def yuma_params(state: ChainState, subnet: Subnet) -> YumaParams:
     return YumaParams(
         kappa=subnet.hp("Kappa") / U16_MAX,
-        activity_cutoff=subnet.hp("ActivityCutoff"),
+        activity_cutoff=subnet.activity_cutoff(),
         max_allowed_validators=subnet.hp("MaxAllowedValidators"),
         bonds_moving_average=subnet.hp("BondsMovingAverage"),
         bonds_penalty=subnet.hp("BondsPenalty") / U16_MAX,
@@ -55,6 +59,7 @@ def yuma_params(state: ChainState, subnet: Subnet) -> YumaParams:
         alpha_high=subnet.hp("AlphaHigh") / U16_MAX,
         alpha_sigmoid_steepness=float(subnet.hp("AlphaSigmoidSteepness")),
         stake_threshold=float(state.stake_threshold),
+        yuma3=bool(subnet.hp("Yuma3On")),
     )
 
 
@@ -88,6 +93,8 @@ def run_subnet_epoch(state: ChainState, subnet: Subnet, block: int) -> list[Epoc
     previous_epoch = subnet.last_epoch_block
     subnet.last_epoch_block = block
     if n == 0:
+        # Nobody to run Yuma over: the owner's hotkey takes it, so nothing is lost.
+        _pay_owner(state, subnet, emission)
         return []
 
     owner_uid = subnet.uid_of(subnet.owner_hotkey)
@@ -104,26 +111,23 @@ def run_subnet_epoch(state: ChainState, subnet: Subnet, block: int) -> list[Epoc
         last_epoch_block=previous_epoch,
     )
     out = run_epoch(inputs, yuma_params(state, subnet))
-
-    owner_cut = emission * SUBNET_OWNER_CUT_U16 // U16_MAX
-    rest = emission - owner_cut
-    miner_rao = rest // 2
-    server, validator = split_emission(out, miner_rao, rest - miner_rao)
-
-    def u16(values: np.ndarray, i: int) -> int:
-        return int(round(float(values[i]) * U16_MAX))
+    payout = pay_epoch(out, emission, SUBNET_OWNER_CUT_U16)
+    server, validator = payout.server, payout.validator
+    # Per-UID vectors as subtensor stores them: fixed_proportion_to_u16 (truncation),
+    # pruning scores max-upscaled.
+    stored = out.as_u16()
 
     records: list[EpochRecord] = []
     for i, neuron in enumerate(subnet.neurons):
         neuron.active = bool(out.active[i])
         neuron.validator_permit = bool(out.validator_permit[i])
-        neuron.rank = u16(out.rank, i)
-        neuron.trust = u16(out.trust, i)
-        neuron.consensus = u16(out.consensus, i)
-        neuron.incentive = u16(out.incentive, i)
-        neuron.dividends = u16(out.dividends, i)
-        neuron.validator_trust = u16(out.validator_trust, i)
-        neuron.pruning_score = u16(out.pruning_score, i)
+        neuron.rank = int(stored["Rank"][i])
+        neuron.trust = int(stored["Trust"][i])
+        neuron.consensus = int(stored["Consensus"][i])
+        neuron.incentive = int(stored["Incentive"][i])
+        neuron.dividends = int(stored["Dividends"][i])
+        neuron.validator_trust = int(stored["ValidatorTrust"][i])
+        neuron.pruning_score = int(stored["PruningScores"][i])
         paid = int(server[i]) + int(validator[i])
         neuron.emission = paid
         if paid:
@@ -150,11 +154,16 @@ def run_subnet_epoch(state: ChainState, subnet: Subnet, block: int) -> list[Epoc
         for i in range(n)
         if bonds[i].any()
     }
-    paid_total = int(np.sum(server)) + int(np.sum(validator))
-    if owner_cut:
-        _credit(state, subnet.owner_hotkey, subnet.netuid, owner_cut)
-    state.total_issuance += paid_total + owner_cut
+    state.total_issuance += int(server.sum()) + int(validator.sum())
+    _pay_owner(state, subnet, payout.owner)
     return records
+
+
+def _pay_owner(state: ChainState, subnet: Subnet, amount: int) -> None:
+    """The owner cut (and any part no UID could take) lands on the owner's hotkey."""
+    if amount:
+        _credit(state, subnet.owner_hotkey, subnet.netuid, amount)
+        state.total_issuance += amount
 
 
 def _credit(state: ChainState, hotkey: str, netuid: int, amount: int) -> None:

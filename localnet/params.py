@@ -31,6 +31,22 @@ SUBNET_OWNER_CUT_U16 = 11_796  # 18 %
 MAX_SUBNETS = 128
 MEV_KEY_BYTES = 1184
 
+# Activity cutoff as current subtensor derives it: ActivityCutoffFactorMilli per-mille
+# of the tempo (pallet constants MIN/MAX/INITIAL_ACTIVITY_CUTOFF_FACTOR_MILLI; 13_889
+# at subtensor's tempo 360 is the legacy 5,000 blocks).
+MIN_ACTIVITY_CUTOFF_FACTOR_MILLI = 1_000
+MAX_ACTIVITY_CUTOFF_FACTOR_MILLI = 50_000
+
+
+def activity_cutoff_blocks(factor_milli: int, tempo: int) -> int:
+    """Blocks without setting weights before a UID is inactive: max(1, factor·tempo // 1000).
+
+    Computed from the current tempo wherever it is used, so changing the tempo moves
+    the cutoff with it; never below one block (a tempo of 0 would give 0).
+    """
+    return max(1, factor_milli * tempo // 1000)
+
+
 # Per-subnet hyperparameters a new subnet starts with, by storage name.
 DEFAULT_HYPERPARAMS: dict[str, int] = {
     "Tempo": 10,
@@ -41,7 +57,8 @@ DEFAULT_HYPERPARAMS: dict[str, int] = {
     "MaxWeightsLimit": U16_MAX,
     "MaxAllowedUids": 256,
     "MaxAllowedValidators": 64,
-    "ActivityCutoff": 5_000,
+    "ActivityCutoff": 5_000,  # legacy absolute cutoff: stored, not read by the epoch
+    "ActivityCutoffFactorMilli": 13_889,
     "WeightsSetRateLimit": 100,
     "WeightsVersionKey": 0,
     "CommitRevealWeightsEnabled": 1,

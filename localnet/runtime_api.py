@@ -84,7 +84,7 @@ def get_metagraph(state: ChainState, params: Any) -> Any:
         "max_weights_limit": subnet.hp("MaxWeightsLimit"),
         "weights_version": subnet.hp("WeightsVersionKey"),
         "weights_rate_limit": subnet.hp("WeightsSetRateLimit"),
-        "activity_cutoff": subnet.hp("ActivityCutoff"),
+        "activity_cutoff": subnet.activity_cutoff(),
         "max_validators": subnet.hp("MaxAllowedValidators"),
         "num_uids": len(neurons),
         "max_uids": subnet.hp("MaxAllowedUids"),
@@ -197,7 +197,10 @@ def get_subnet_hyperparams_v3(state: ChainState, params: Any) -> Any:
         "weights_version": subnet.hp("WeightsVersionKey"),
         "weights_rate_limit": subnet.hp("WeightsSetRateLimit"),
         "adjustment_interval": subnet.hp("AdjustmentInterval"),
-        "activity_cutoff": subnet.hp("ActivityCutoff"),
+        # What the epoch uses (derived from the factor and tempo, as on subtensor);
+        # the legacy ActivityCutoff item is stored but no longer read.
+        "activity_cutoff": subnet.activity_cutoff(),
+        "activity_cutoff_factor": subnet.hp("ActivityCutoffFactorMilli"),
         "registration_allowed": bool(subnet.hp("NetworkRegistrationAllowed")),
         "target_regs_per_interval": subnet.hp("TargetRegistrationsPerInterval"),
         "min_burn": subnet.hp("MinBurn"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
-from wmnet.localnet.params import DEFAULT_HYPERPARAMS
+from wmnet.localnet.params import DEFAULT_HYPERPARAMS, activity_cutoff_blocks
 
 
 class Account(BaseModel):
@@ -81,6 +81,10 @@ class Subnet(BaseModel):
 
     def hp(self, name: str) -> int:
         return int(self.hyperparams.get(name, DEFAULT_HYPERPARAMS.get(name, 0)))
+
+    def activity_cutoff(self) -> int:
+        """The cutoff the epoch uses: ActivityCutoffFactorMilli of the current tempo."""
+        return activity_cutoff_blocks(self.hp("ActivityCutoffFactorMilli"), self.hp("Tempo"))
 
     def uid_of(self, hotkey: str) -> int | None:
         for neuron in self.neurons:

@@ -1,15 +1,19 @@
-"""Yuma3 consensus epoch, as subtensor runs it once per tempo, in vectorised float64.
+"""Yuma consensus epoch, as subtensor runs it once per tempo, in vectorised float64.
 
 The chain state machine calls `run_epoch` with the subnet's stored state and gets back
 everything subtensor writes after an epoch (ranks, consensus, incentive, dividends,
-new permits, new bonds rounded to u16). `split_emission` then turns the epoch into
-integer rao per UID.
+new permits, new bonds as stored u16). `localnet.payout.pay_epoch` then turns the
+epoch into integer rao per UID.
 
 Source of truth: subtensor `pallets/subtensor/src/epoch/run_epoch.rs::epoch_mechanism`
-(sparse, the one the runtime runs) and `epoch/math.rs`. Each step below names the
-function it mirrors; docs/yuma.md lists every choice and where it comes from. Subtensor
-computes in I32F32 fixed point; this module computes in float64 and applies the same
-u16 truncations where subtensor stores values, which agrees with the chain to ~1e-4.
+(sparse, the one the runtime runs) and `epoch/math.rs`. Both of its bonds branches are
+here, chosen by the subnet's `Yuma3On` (`YumaParams.yuma3`): Yuma3 (bonds as fixed
+u16 proportions, dividends weighted by active stake) and the pre-Yuma3 "original
+Yuma" (column-normalised bonds, stored max-upscaled). Each step below names the
+function it mirrors; docs/yuma.md lists every choice and where it comes from.
+Subtensor computes in I32F32 fixed point; this module computes in float64 and applies
+the same u16 truncations where subtensor stores values, which agrees with the chain
+to ~1e-4.
 
 Only numpy and the standard library are imported: the module has no chain state.
 """
@@ -21,7 +25,32 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-U16_MAX = 65_535
+from wmnet.localnet.yuma_math import (
+    U16_MAX,
+    col_max_upscale,
+    col_normalize,
+    fixed32,
+    interpolate,
+    max_upscale_u16,
+    normalize,
+    row_normalize,
+    to_u16,
+    topk_nonzero,
+    weighted_quantile_cols,
+)
+
+__all__ = [
+    "U16_MAX",
+    "EpochInput",
+    "EpochOutput",
+    "YumaParams",
+    "liquid_alpha",
+    "max_upscale_u16",
+    "run_epoch",
+    "to_u16",
+    "topk_nonzero",
+    "weighted_quantile_cols",
+]
 
 # substrate_fixed's exp() errors once the result no longer fits I32F32 (max ~2^31);
 # subtensor's safe_exp maps that error to 0 (math.rs::safe_exp), so the liquid-alpha
@@ -35,15 +64,18 @@ class YumaParams:
     """Subnet hyperparameters the epoch reads, already converted to floats.
 
     kappa: Kappa u16 / 65535 (default 32767 -> 0.49999).
-    activity_cutoff: blocks after last_update before a UID counts as inactive.
+    activity_cutoff: blocks after last_update before a UID counts as inactive (the
+        chain derives it from ActivityCutoffFactorMilli and the tempo).
     max_allowed_validators: k of the top-k permit selection.
     bonds_moving_average: BondsMovingAverage; EMA alpha = 1 - bma / 1e6.
     bonds_penalty: BondsPenalty u16 / 65535 (subtensor default u16::MAX -> 1.0).
     liquid_alpha_enabled, alpha_low, alpha_high: LiquidAlphaOn and AlphaValues
-        (45875, 58982) / 65535 -> (0.7, 0.9).
+        (45875, 58982) / 65535 -> (0.7, 0.9). Read by the Yuma3 branch only: the
+        pre-Yuma3 branch of epoch_mechanism always uses the plain EMA alpha.
     alpha_sigmoid_steepness: AlphaSigmoidSteepness (i16, default 1000); the sigmoid
         uses steepness / 100.
     stake_threshold: StakeThreshold, in the same units as `EpochInput.stake`.
+    yuma3: Yuma3On. True runs the Yuma3 bonds branch, False the pre-Yuma3 one.
     """
 
     kappa: float = 32_767 / U16_MAX
@@ -56,6 +88,7 @@ class YumaParams:
     alpha_high: float = 58_982 / U16_MAX
     alpha_sigmoid_steepness: float = 1_000.0
     stake_threshold: float = 0.0
+    yuma3: bool = True
 
     @property
     def ema_alpha(self) -> float:
@@ -74,7 +107,8 @@ class EpochInput:
     validator_permit: permits as stored by the previous epoch (these mask weights).
     weights: raw row weights as stored (u16 values fine; rows are normalised here).
     bonds: previous bonds as stored, u16 scale (0..65535); `EpochOutput.bonds` feeds
-        straight back in.
+        straight back in. Yuma3 reads them as proportions of 65535, the pre-Yuma3
+        branch column-normalises them (they were stored max-upscaled per column).
     owner_uid: UID of the subnet owner's hotkey, if registered.
     last_epoch_block: block of the previous epoch. Bonds to UIDs registered after it
         are reset (subtensor: `LastMechansimStepBlock + 1 <= registered`). Before the
@@ -109,8 +143,9 @@ class EpochOutput:
     pruning_score: normalised incentive + dividends (active_stake, else stake, when
         that sum is zero); stored max-upscaled, see `max_upscale_u16`.
     bonds: uint16 (n, n), new bonds exactly as stored (rows without a new permit
-        are cleared).
-    ema_bonds: float (n, n), the unrounded EMA bonds dividends were computed from.
+        are cleared): Yuma3 truncated proportions, pre-Yuma3 column max-upscaled.
+    ema_bonds: float (n, n), the unrounded EMA bonds dividends were computed from
+        (pre-Yuma3: column-normalised).
     """
 
     active: np.ndarray
@@ -141,96 +176,6 @@ class EpochOutput:
         }
 
 
-# ----------------------------------------------------------------------------------
-# u16 conversions (math.rs)
-# ----------------------------------------------------------------------------------
-
-
-def to_u16(x: np.ndarray) -> np.ndarray:
-    """Proportion -> u16 like math.rs::fixed_proportion_to_u16: x * 65535, truncated.
-
-    Fixed-point to integer conversion discards the fraction (floor for x >= 0) and
-    saturates, so values are clipped to [0, 65535].
-    """
-    scaled = np.floor(np.asarray(x, dtype=np.float64) * U16_MAX)
-    return np.clip(scaled, 0, U16_MAX).astype(np.uint16)
-
-
-def max_upscale_u16(x: np.ndarray) -> np.ndarray:
-    """math.rs::vec_max_upscale_to_u16: scale so the max is 65535, rounded half-up.
-
-    An all-zero vector stays zero. Used for PruningScores.
-    """
-    v = np.asarray(x, dtype=np.float64)
-    if v.size == 0:
-        return np.zeros(0, dtype=np.uint16)
-    top = float(v.max())
-    if top <= 0.0:
-        return to_u16(v)
-    return np.clip(np.floor(v * U16_MAX / top + 0.5), 0, U16_MAX).astype(np.uint16)
-
-
-# ----------------------------------------------------------------------------------
-# vector / matrix helpers (math.rs equivalents)
-# ----------------------------------------------------------------------------------
-
-
-def _normalize(x: np.ndarray) -> np.ndarray:
-    """Sum to 1; a zero-sum vector is returned unchanged (math.rs::inplace_normalize)."""
-    total = x.sum()
-    return x / total if total != 0 else x.copy()
-
-
-def _row_normalize(m: np.ndarray) -> np.ndarray:
-    """Rows sum to 1; zero rows stay zero (math.rs::inplace_row_normalize_sparse)."""
-    sums = m.sum(axis=1, keepdims=True)
-    return np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
-
-
-def _col_normalize(m: np.ndarray) -> np.ndarray:
-    """Columns sum to 1; zero columns stay zero (math.rs::inplace_col_normalize_sparse)."""
-    sums = m.sum(axis=0, keepdims=True)
-    return np.divide(m, sums, out=np.zeros_like(m), where=sums != 0)
-
-
-def topk_nonzero(values: np.ndarray, k: int) -> np.ndarray:
-    """math.rs::is_topk_nonzero: the k largest non-zero entries.
-
-    Subtensor sorts ascending with a stable sort and drops the first n - k, so on a
-    tie at the boundary the lower UID loses its permit and the higher UID keeps it.
-    """
-    n = values.shape[0]
-    keep = values != 0
-    if n > k:
-        order = np.argsort(values, kind="stable")
-        keep[order[: n - k]] = False
-    return keep
-
-
-def weighted_quantile_cols(stake: np.ndarray, scores: np.ndarray, kappa: float) -> np.ndarray:
-    """Per column, the stake-weighted kappa-quantile over rows with positive stake.
-
-    math.rs::weighted_median_col_sparse: rows with stake <= 0 are dropped, the rest
-    renormalised; minority = sum(stake) - kappa; c_j is the smallest score with
-    stake(score < c_j) <= minority < stake(score <= c_j). Rows that gave a column no
-    weight take part with score 0. If no score satisfies it (kappa <= 0) subtensor's
-    partition search ends at the largest score, which is returned here too.
-    """
-    rows = stake > 0
-    n_cols = scores.shape[1]
-    if not rows.any():
-        return np.zeros(n_cols)
-    use_stake = _normalize(stake[rows])
-    minority = use_stake.sum() - kappa
-    sub = scores[rows]
-    order = np.argsort(sub, axis=0, kind="stable")
-    sorted_scores = np.take_along_axis(sub, order, axis=0)
-    cum = np.cumsum(use_stake[order], axis=0)
-    above = cum > minority
-    first = np.where(above.any(axis=0), above.argmax(axis=0), sub.shape[0] - 1)
-    return sorted_scores[first, np.arange(n_cols)]
-
-
 def liquid_alpha(
     weights: np.ndarray, bonds: np.ndarray, consensus: np.ndarray, params: YumaParams
 ) -> np.ndarray:
@@ -252,17 +197,8 @@ def liquid_alpha(
 
 
 # ----------------------------------------------------------------------------------
-# the epoch
+# the steps
 # ----------------------------------------------------------------------------------
-
-
-def _interpolate(a: np.ndarray, b: np.ndarray, ratio: float) -> np.ndarray:
-    """a + ratio * (b - a), exact at the ends (math.rs::interpolate_sparse)."""
-    if ratio == 0:
-        return a
-    if ratio == 1:
-        return b
-    return a + ratio * (b - a)
 
 
 def _filtered_stake(inp: EpochInput, params: YumaParams) -> np.ndarray:
@@ -275,7 +211,7 @@ def _filtered_stake(inp: EpochInput, params: YumaParams) -> np.ndarray:
     if inp.owner_uid is not None and 0 <= inp.owner_uid < stake.shape[0]:
         below[inp.owner_uid] = False
     stake[below] = 0.0
-    return _normalize(stake)
+    return normalize(stake)
 
 
 def _masked_weights(inp: EpochInput, old_permit: np.ndarray) -> np.ndarray:
@@ -295,29 +231,74 @@ def _masked_weights(inp: EpochInput, old_permit: np.ndarray) -> np.ndarray:
     lu = np.asarray(inp.last_update, dtype=np.int64)
     reg = np.asarray(inp.block_at_registration, dtype=np.int64)
     w[lu[:, None] <= reg[None, :]] = 0.0
-    return _row_normalize(w)
+    return row_normalize(w)
 
 
-def _ema_bonds(
-    inp: EpochInput, params: YumaParams, weights_for_bonds: np.ndarray, consensus: np.ndarray
-) -> np.ndarray:
-    """Step 7: Yuma3 bonds EMA on fixed proportions (run_epoch.rs::compute_bonds)."""
-    bonds = np.asarray(inp.bonds, dtype=np.float64) / U16_MAX
-    # Bonds towards UIDs registered since the last epoch belong to the UID's previous
-    # holder: reset (scalar_vec_mask_sparse_matrix with last_tempo <= registered).
+def _recently_registered(inp: EpochInput) -> np.ndarray:
+    """Columns whose bonds belong to the UID's previous holder: registered since the
+    last epoch (scalar_vec_mask_sparse_matrix with last_tempo <= registered)."""
     reg = np.asarray(inp.block_at_registration, dtype=np.int64)
-    bonds = np.where((reg > inp.last_epoch_block)[None, :], 0.0, bonds)
+    return reg > inp.last_epoch_block
+
+
+def _yuma3_bonds(
+    inp: EpochInput,
+    params: YumaParams,
+    weights_for_bonds: np.ndarray,
+    consensus: np.ndarray,
+    incentive: np.ndarray,
+    active_stake: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 7, Yuma3On branch: (ema bonds, dividends, bonds to store before permits)."""
+    # get_bonds_sparse_fixed_proportion: u16 / 65535, never column-normalised.
+    bonds = np.asarray(inp.bonds, dtype=np.float64) / U16_MAX
+    bonds = np.where(_recently_registered(inp)[None, :], 0.0, bonds)
+    # compute_bonds_sparse: liquid alpha when on and some consensus is non-zero.
     if params.liquid_alpha_enabled and consensus.size and np.any(consensus != 0):
         alpha = liquid_alpha(weights_for_bonds, bonds, consensus, params)
         # math.rs::mat_ema_alpha: (1 - a) * b + max(a * w, 0), capped at 1.
-        ema = (1.0 - alpha) * bonds + np.maximum(alpha * weights_for_bonds, 0.0)
-        return np.minimum(ema, 1.0)
+        ema = np.minimum((1.0 - alpha) * bonds + np.maximum(alpha * weights_for_bonds, 0.0), 1.0)
+    else:
+        a = params.ema_alpha
+        ema = a * weights_for_bonds + (1.0 - a) * bonds
+    # total_bonds_per_validator = colnorm(emaB) · I; dividends weighted by active stake.
+    bonds_per_validator = col_normalize(ema) @ incentive
+    dividends = normalize(bonds_per_validator * active_stake)
+    # fixed_proportion_to_u16 of the EMA itself.
+    return ema, dividends, to_u16(ema)
+
+
+def _yuma2_bonds(
+    inp: EpochInput,
+    params: YumaParams,
+    weights_for_bonds: np.ndarray,
+    incentive: np.ndarray,
+    active_stake: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Step 7, pre-Yuma3 branch ("original Yuma - liquid alpha disabled"): (ema bonds,
+    dividends, bonds to store before permits). LiquidAlphaOn is not read here.
+
+    Each intermediate is held as I32F32 holds it (`fixed32`): the stored bonds are
+    truncations of ratios of these values, and subtensor's own tests pin them to the
+    unit (a column's second-largest bond drifts down by one every few epochs).
+    """
+    # get_bonds_sparse: stored u16 as numbers; mask recent registrations; colnorm.
+    bonds = np.asarray(inp.bonds, dtype=np.float64)
+    bonds = np.where(_recently_registered(inp)[None, :], 0.0, bonds)
+    bonds = fixed32(col_normalize(bonds))
+    # row_hadamard_sparse: ΔB = W_b ∘ S (row i scaled by active stake), colnorm.
+    delta = fixed32(col_normalize(fixed32(weights_for_bonds * active_stake[:, None])))
+    # compute_ema_bonds_normal_sparse (mat_ema_sparse), then colnorm again.
     a = params.ema_alpha
-    return a * weights_for_bonds + (1.0 - a) * bonds
+    ema = fixed32(col_normalize(fixed32(a * delta) + fixed32((1.0 - a) * bonds)))
+    # matmul_transpose_sparse: d_i = Σ_j B_ij I_j, normalised (stake is in ΔB already).
+    dividends = normalize(ema @ incentive)
+    # inplace_col_max_upscale_sparse, then fixed_proportion_to_u16 (truncation).
+    return ema, dividends, to_u16(fixed32(col_max_upscale(ema)))
 
 
 def run_epoch(inp: EpochInput, params: YumaParams) -> EpochOutput:
-    """One Yuma3 epoch (run_epoch.rs::epoch_mechanism with Yuma3On), vectorised."""
+    """One epoch (run_epoch.rs::epoch_mechanism), Yuma3 or pre-Yuma3 by `params.yuma3`."""
     n = int(np.asarray(inp.stake).shape[0])
     owner = inp.owner_uid if inp.owner_uid is not None and 0 <= inp.owner_uid < n else None
 
@@ -337,7 +318,7 @@ def run_epoch(inp: EpochInput, params: YumaParams) -> EpochOutput:
         old_permit[owner] = True
         new_permit[owner] = True
     # Inactive or unpermitted validators lose their stake for this epoch only.
-    active_stake = _normalize(np.where(active & old_permit, stake, 0.0))
+    active_stake = normalize(np.where(active & old_permit, stake, 0.0))
 
     # 4. Weights.
     weights = _masked_weights(inp, old_permit)
@@ -351,25 +332,29 @@ def run_epoch(inp: EpochInput, params: YumaParams) -> EpochOutput:
     # 6. Ranks, trust, incentive.
     ranks = active_stake @ clipped
     trust = np.divide(ranks, preranks, out=np.zeros(n), where=preranks != 0)
-    incentive = _normalize(ranks)
+    incentive = normalize(ranks)
 
-    # 7. Bonds and dividends.
-    weights_for_bonds = _interpolate(weights, clipped, params.bonds_penalty)
-    ema = _ema_bonds(inp, params, weights_for_bonds, consensus)
-    bonds_per_validator = _col_normalize(ema) @ incentive
-    dividends = _normalize(bonds_per_validator * active_stake)
+    # 7. Bonds and dividends: W_b = interpolate(W, W̄, bonds_penalty), then the branch
+    # Yuma3On selects.
+    weights_for_bonds = interpolate(weights, clipped, params.bonds_penalty)
+    if params.yuma3:
+        ema, dividends, stored = _yuma3_bonds(
+            inp, params, weights_for_bonds, consensus, incentive, active_stake
+        )
+    else:
+        ema, dividends, stored = _yuma2_bonds(
+            inp, params, weights_for_bonds, incentive, active_stake
+        )
+    # Rows of UIDs without a new permit are cleared (epoch_mechanism writes an empty
+    # bond row for them).
+    stored[~new_permit, :] = 0
 
-    # Pruning scores: normalised combined emission, stake when nothing was earned.
+    # 8. Pruning scores: normalised combined emission, stake when nothing was earned.
     combined = incentive + dividends
     if combined.sum() == 0:
         pruning = active_stake.copy() if active_stake.sum() != 0 else stake.copy()
     else:
-        pruning = _normalize(combined)
-
-    # Stored bonds: u16-truncated EMA rows of UIDs holding a new permit; every other
-    # row is cleared (epoch_mechanism writes an empty bond row for them).
-    stored = to_u16(ema)
-    stored[~new_permit, :] = 0
+        pruning = normalize(combined)
 
     return EpochOutput(
         active=active,
@@ -386,62 +371,3 @@ def run_epoch(inp: EpochInput, params: YumaParams) -> EpochOutput:
         bonds=stored,
         ema_bonds=ema,
     )
-
-
-# ----------------------------------------------------------------------------------
-# emission
-# ----------------------------------------------------------------------------------
-
-
-def _proportional_rao(amount: int, shares: np.ndarray) -> np.ndarray:
-    """Split `amount` rao by non-negative `shares`, each part floored, in exact integers.
-
-    Shares are quantised to 53-bit integers so the split is done with Python ints:
-    floor(amount * q_i / sum(q)) never adds up to more than `amount`. The dust left
-    (< number of UIDs) is not assigned; subtensor also truncates each UID's emission
-    (saturating_to_num::<u64>) and drops the fractions.
-    """
-    n = shares.shape[0]
-    out = np.zeros(n, dtype=np.int64)
-    s = np.clip(np.asarray(shares, dtype=np.float64), 0.0, None)
-    total = s.sum()
-    if amount <= 0 or total <= 0 or not np.isfinite(total):
-        return out
-    q = [int(v) for v in np.floor(s / total * float(2**53))]
-    q_sum = sum(q)
-    if q_sum == 0:
-        return out
-    for i, qi in enumerate(q):
-        if qi:
-            out[i] = amount * qi // q_sum
-    return out
-
-
-def split_emission(
-    out: EpochOutput,
-    miner_rao: int,
-    validator_rao: int,
-    active_stake: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per-UID (server_emission, validator_emission) in integer rao (int64).
-
-    The miners' part (`miner_rao`) goes by incentive, the validators' part
-    (`validator_rao`) by dividends. With no dividends at all (no weights, or only
-    masked ones) the validators' part follows `active_stake` (default
-    `out.active_stake`), or `out.stake` when no stake is active, as subtensor does
-    when the epoch's emission sum is zero. With zero incentive nothing goes to miners.
-
-    Rounding: each UID's share is floored, so sum(server) <= miner_rao and
-    sum(validator) <= validator_rao; what is left (the undistributed rao, at most one
-    per UID, or a whole part with no one to pay) is for the caller to recycle.
-    """
-    if miner_rao < 0 or validator_rao < 0:
-        raise ValueError("emission amounts must be non-negative")
-    server = _proportional_rao(int(miner_rao), out.incentive)
-    shares = out.dividends
-    if not np.any(shares > 0):
-        shares = out.active_stake if active_stake is None else np.asarray(active_stake, float)
-        if not np.any(shares > 0):
-            shares = out.stake
-    validator = _proportional_rao(int(validator_rao), shares)
-    return server, validator

@@ -16,7 +16,13 @@ from typing import Any
 from wmnet.localnet.calls import ROOT, CallContext, handler
 from wmnet.localnet.calls.schema import MAX_UIDS
 from wmnet.localnet.errors import DispatchError
-from wmnet.localnet.params import ADMIN_SETTERS, OWNER_SETTABLE, U16_MAX
+from wmnet.localnet.params import (
+    ADMIN_SETTERS,
+    MAX_ACTIVITY_CUTOFF_FACTOR_MILLI,
+    MIN_ACTIVITY_CUTOFF_FACTOR_MILLI,
+    OWNER_SETTABLE,
+    U16_MAX,
+)
 from wmnet.localnet.state import Subnet
 
 # subtensor do_set_alpha_values: both values at least u16::MAX / 40.
@@ -111,9 +117,21 @@ def set_alpha_values(ctx: CallContext, netuid: int, alpha_low: int, alpha_high: 
 
 @handler("AdminUtils", "sudo_set_activity_cutoff_factor")
 def set_activity_cutoff_factor(ctx: CallContext, netuid: int, factor_milli: int) -> None:
+    """Store the factor itself, bounded as subtensor bounds it (owner and root alike).
+
+    The cutoff is derived from it and the *current* tempo each epoch
+    (`Subnet.activity_cutoff`, at least one block), not computed once here, so a
+    later tempo change moves the cutoff as it does on subtensor.
+    """
     subnet = _authorize(ctx, "sudo_set_activity_cutoff_factor", netuid)
-    # The effective cutoff is factor per-mille of a tempo.
-    subnet.hyperparams["ActivityCutoff"] = factor_milli * subnet.hp("Tempo") // 1000
+    if not MIN_ACTIVITY_CUTOFF_FACTOR_MILLI <= factor_milli <= MAX_ACTIVITY_CUTOFF_FACTOR_MILLI:
+        raise DispatchError("ActivityCutoffFactorMilliOutOfBounds")
+    subnet.hyperparams["ActivityCutoffFactorMilli"] = factor_milli
+    ctx.emit(
+        "AdminUtils",
+        "HyperparameterSet",
+        {"netuid": subnet.netuid, "name": "ActivityCutoffFactorMilli", "value": factor_milli},
+    )
 
 
 @handler("AdminUtils", "sudo_set_stake_threshold")

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from wmnet.localnet.payout import split_emission
 from wmnet.localnet.yuma import (
     U16_MAX,
     EpochInput,
@@ -21,7 +22,6 @@ from wmnet.localnet.yuma import (
     YumaParams,
     max_upscale_u16,
     run_epoch,
-    split_emission,
     to_u16,
     topk_nonzero,
 )
