@@ -16,8 +16,8 @@ upstream stake units, and calls the same few steps on either path:
   i + 1; it holds no stake and sets no weights, so it takes no part. Upstream's `epoch()`
   pays nobody (it only returns the amounts) while the chain credits every epoch's
   emission as stake; so that the next epoch sees the stakes the test set, the harness
-  unstakes what each hotkey (the owner's included) was paid right after each epoch
-  (`keep_stakes`, on by default).
+  unstakes what each hotkey was paid right after each epoch (`keep_stakes`, on by
+  default; the owner's hotkey is always unstaked, so it never votes).
 
 Emission is compared as a share: each UID's rao over the epoch's non-owner emission,
 i.e. upstream's `E / rao_emission`.
@@ -106,7 +106,8 @@ class DirectPath:
     hyper: Hyper
     name: str = "direct"
     block: int = 0
-    activity_cutoff: int = 5_000  # the mock's ActivityCutoff
+    cutoff: int = 5_000  # the mock's ActivityCutoff
+    tempo: int = -1  # the bonds mask's tempo; the hyperparameter's unless a test moves it
     stake: list[float] = field(default_factory=list)
     registered: list[int] = field(default_factory=list)
     last_update: list[int] = field(default_factory=list)
@@ -114,6 +115,10 @@ class DirectPath:
     pruning: list[int] = field(default_factory=list)
     weights: dict[int, dict[int, int]] = field(default_factory=dict)
     bonds: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+
+    def __post_init__(self) -> None:
+        if self.tempo < 0:
+            self.tempo = self.hyper.tempo
 
     @property
     def n(self) -> int:
@@ -153,6 +158,13 @@ class DirectPath:
     async def next_block(self, blocks: int = 1) -> None:
         self.block += blocks
 
+    async def activity_cutoff(self) -> int:
+        return self.cutoff
+
+    async def mask_tempo(self, tempo: int) -> None:
+        """Upstream tests change the tempo to steer the bonds mask of their manual epoch."""
+        self.tempo = tempo
+
     async def epoch(self) -> Snapshot:
         n = self.n
         w = np.zeros((n, n))
@@ -160,7 +172,7 @@ class DirectPath:
             for j, value in row.items():
                 w[i, j] = value
         h = self.hyper
-        last_tempo = max(self.block - h.tempo, 0)
+        last_tempo = max(self.block - self.tempo, 0)
         inp = EpochInput(
             block=self.block,
             stake=np.array(self.stake),
@@ -173,7 +185,7 @@ class DirectPath:
             last_epoch_block=last_tempo - 1,
         )
         params = yuma_params(h)
-        params = YumaParams(**{**params.__dict__, "activity_cutoff": self.activity_cutoff})
+        params = YumaParams(**{**params.__dict__, "activity_cutoff": self.cutoff})
         out = run_epoch(inp, params)
         payout = pay_epoch(out, UPSTREAM_EMISSION, owner_cut_u16=0)
         self.bonds = out.bonds.astype(np.float64)
@@ -322,10 +334,23 @@ class ChainPath:
         assert result.success, result.message
 
     async def next_block(self, blocks: int = 1) -> None:
-        """`blocks` blocks; on the chain these run the epochs that fall among them."""
+        """`blocks` blocks, running the epochs that fall among them (on the chain the
+        activity cutoff is at least a tempo, so waiting it out crosses epochs); one
+        more epoch if the next block would be one, so a call can follow."""
         target = self.chain.head + blocks
         while self.chain.head < target:
             await self._seal_one()
+        if is_epoch_block(self.chain.state.subnets[self.netuid], self.chain.head + 1):
+            await self._through_epoch()
+
+    async def mask_tempo(self, tempo: int) -> None:
+        """No-op: the chain masks bonds to UIDs registered since its previous epoch, which
+        no tempo setting moves (the tempo only schedules the epochs)."""
+
+    async def activity_cutoff(self) -> int:
+        """The cutoff the chain's epoch uses, as the SDK reports it."""
+        hp = await self.client.subnets.subnet_hyperparameters(self.netuid)
+        return int(hp["activity_cutoff"])
 
     async def epoch(self) -> Snapshot:
         """Advance until the subnet's next epoch has run, then read it through the SDK."""
@@ -352,15 +377,15 @@ class ChainPath:
         issued, before = state.total_issuance, dict(state.stakes)
         self.chain.advance(1)
         self._paid = self.chain.state.total_issuance - issued
-        if self.keep_stakes:
-            await self._unstake_emission(before)
+        await self._unstake_emission(before)
 
     async def _unstake_emission(self, before: dict[str, int]) -> None:
         """Take back, as each coldkey, what the epoch credited to its hotkeys."""
         for key, amount in list(self.chain.state.stakes.items()):
             hotkey, coldkey, netuid = parse_stake_key(key)
             paid = amount - before.get(key, 0)
-            if netuid != self.netuid or paid <= 0:
+            owners = hotkey == self.owner.hotkey.ss58_address
+            if netuid != self.netuid or paid <= 0 or not (self.keep_stakes or owners):
                 continue
             signer = self.owner if coldkey == self.owner.coldkey.ss58_address else wallet("//Bob")
             call = bt.calls.SubtensorModule.remove_stake(
@@ -405,7 +430,7 @@ class ChainPath:
 @asynccontextmanager
 async def open_path(kind: str, hyper: Hyper, **chain_options: Any) -> AsyncIterator[Any]:
     """A started path of `kind` ("direct" or "chain") with `hyper` set."""
-    if kind == "direct":
+    if kind == "direct":  # chain_options only shape the chain
         yield DirectPath(hyper)
         return
     chain = Chain()
