@@ -30,6 +30,7 @@ class MinerSpec:
     cheat: str | None = None  # random | fake10 | replay (adversarial test behaviour)
     record: bool = False  # write served answers where a replaying miner can find them
     replay_from: int | None = None  # index of the miner whose recorded answers to replay
+    extra: tuple[str, ...] = ()  # more `wmnet miner run` options for this miner alone
 
 
 @dataclass
@@ -91,6 +92,7 @@ class LocalSubnet:
                 argv += ["--record-dir", str(self.workdir / f"record{i}")]
             if spec.replay_from is not None:
                 argv += ["--replay-dir", str(self.workdir / f"record{spec.replay_from}")]
+            argv += list(spec.extra)
             self.miners.append(self.group.start(f"miner{i}", argv))
         for child, port in zip(self.miners, self.miner_ports, strict=True):
             wait_http_ok(f"http://127.0.0.1:{port}/healthz", child, timeout_s=120)
