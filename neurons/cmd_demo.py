@@ -23,8 +23,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-from collections.abc import Callable
-from contextlib import nullcontext
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -69,6 +68,12 @@ class Plan:
         specs.append(MinerSpec(cheat="random"))  # no --store: it trains nothing either
         labels.append("CHEATER: random rollouts, no shards")
         return cls(specs, labels, [False] * (n - 1) + [True])
+
+
+def _wide(base: Console) -> Console:
+    """``base``, or a wide twin when it is not a terminal (rich assumes 80 columns there,
+    which would cut the tables short in a log or a pasted README)."""
+    return base if base.is_terminal else Console(width=200, stderr=base.stderr)
 
 
 def _step(say: Console, what: str, action: Callable[[], T]) -> T:
@@ -119,37 +124,53 @@ class Settled:
         )
 
 
-def _watch(net: Any, miners: list[Any], tempos: int, customer: Any, live_on: Console | None,
-           say: Console, currency: str) -> None:  # fmt: skip
-    """Polls chain and validator once a second until ``tempos`` epochs ran after the
-    first weights and the subnet has settled (or ``SETTLE_EXTRA_S`` more went by)."""
-    from rich.live import Live
-
-    from wmnet.neurons.demo_display import epoch_line, read_state, render, snapshot
+def _frames(net: Any, miners: list[Any], tempos: int, customer: Any, say: Console) -> Iterator[Any]:
+    """Polls chain and validator once a second, yielding a snapshot each time, until
+    ``tempos`` epochs ran after the first weights and the subnet has settled (or
+    ``SETTLE_EXTRA_S`` more went by: the report then says what is missing)."""
+    from wmnet.neurons.demo_display import epoch_line, read_state, snapshot
 
     state_path = net.workdir / "validator" / "state.json"
     settled, last_step, over_since = Settled(), None, None
-    live = Live(console=live_on, refresh_per_second=2) if live_on else nullcontext()
-    with live:
-        while True:
-            net.check_alive()
-            state, graph = read_state(state_path), net.metagraph()
-            settled.update(state, graph.block)
-            snap = snapshot(graph, state, settled.first_weights)
-            if settled.first_weights is not None and snap.last_step != last_step:
-                if last_step is not None:
-                    say.print(epoch_line(snap, miners, customer.stats))
-                last_step = snap.last_step
-            if live_on is not None:
+    while True:
+        net.check_alive()
+        state, graph = read_state(state_path), net.metagraph()
+        settled.update(state, graph.block)
+        snap = snapshot(graph, state, settled.first_weights)
+        if settled.first_weights is not None and snap.last_step != last_step:
+            if last_step is not None:
+                say.print(epoch_line(snap, miners, customer.stats))
+            last_step = snap.last_step
+        yield snap
+        if snap.epochs >= tempos:
+            if settled.done(snap, miners, customer.stats.served):
+                return
+            over_since = over_since or time.monotonic()
+            if time.monotonic() - over_since > SETTLE_EXTRA_S:
+                say.print("[yellow]the subnet did not settle; reporting what it did[/]")
+                return
+        time.sleep(1.0)
+
+
+def _watch(net: Any, miners: list[Any], tempos: int, customer: Any, view: Console | None,
+           say: Console, currency: str) -> None:  # fmt: skip
+    """Runs the subnet for ``tempos`` epochs, redrawn live on a terminal ``view``; the
+    last frame once where it cannot redraw; nothing but epoch lines without a view."""
+    from rich.live import Live
+
+    from wmnet.neurons.demo_display import render
+
+    frames = _frames(net, miners, tempos, customer, say)
+    if view is not None and view.is_terminal:
+        with Live(console=view, refresh_per_second=2) as live:
+            for snap in frames:
                 live.update(render(snap, miners, tempos, customer.stats, currency))
-            if snap.epochs >= tempos:
-                if settled.done(snap, miners, customer.stats.served):
-                    return
-                over_since = over_since or time.monotonic()
-                if time.monotonic() - over_since > SETTLE_EXTRA_S:
-                    say.print("[yellow]the subnet did not settle; reporting what it did[/]")
-                    return
-            time.sleep(1.0)
+        return
+    snap = None
+    for frame in frames:
+        snap = frame
+    if view is not None and snap is not None:
+        view.print(render(snap, miners, tempos, customer.stats, currency))
 
 
 def _run(out: Path, n: int, tempos: int, tao_price: str, json_out: bool) -> dict[str, Any]:
@@ -162,7 +183,7 @@ def _run(out: Path, n: int, tempos: int, tao_price: str, json_out: bool) -> dict
     from wmnet.neurons.local_subnet import LocalSubnet
     from wmnet.neurons.processes import ProcessGroup
 
-    say = err_console if json_out else console
+    say = _wide(err_console if json_out else console)
     currency = Valuation.from_config().currency
     db_url, store = f"sqlite:///{out / 'ledger.db'}", out / "store"
     plan = Plan.make(n, store)
@@ -199,7 +220,7 @@ def _run(out: Path, n: int, tempos: int, tao_price: str, json_out: bool) -> dict
         customer.start()
         say.print(f"  [green]✓[/] customer buying rollouts at {gateway}/v1/rollouts")
         try:
-            _watch(net, miners, tempos, customer, None if json_out else console, say, currency)
+            _watch(net, miners, tempos, customer, None if json_out else say, say, currency)
         finally:
             customer.stop()
         graph = net.metagraph()
@@ -215,9 +236,9 @@ def _run(out: Path, n: int, tempos: int, tao_price: str, json_out: bool) -> dict
     plots = demo_report.plot(reports, out)
     problems = demo_report.failures(final, customer.stats.served, customer.stats.retries_charged)
     if not json_out:
-        demo_report.print_report(console, reports, final)
-        console.print(f"charts: {', '.join(str(p) for p in plots)}")
-        console.print(f"ledger: {db_url}   logs: {out / 'logs'}")
+        demo_report.print_report(say, reports, final)
+        say.print(f"charts: {', '.join(str(p) for p in plots)}")
+        say.print(f"ledger: {db_url}   logs: {out / 'logs'}")
     return {
         **final,
         "ok": not problems,
@@ -256,7 +277,7 @@ def demo(
     and the ledger's report per workload."""
     out = (out or Path(tempfile.mkdtemp(prefix="wmnet-demo-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    say = err_console if json_out else console
+    say = _wide(err_console if json_out else console)
     say.print(f"[bold]wmnet demo[/]: {miners} miners, {tempos} tempos; files in {out}")
     try:
         data = _run(out, miners, tempos, tao_price, json_out)

@@ -1,4 +1,4 @@
-"""The CLI as a user runs it: help, the demo, and JSON output."""
+"""The CLI as a user runs it: help and JSON output (the demo: tests/e2e/test_demo.py)."""
 
 from __future__ import annotations
 
@@ -24,22 +24,6 @@ def test_help_lists_every_area(tmp_path):
     assert proc.returncode == 0
     for area in ("localnet", "subnet", "model", "bench", "demo"):
         assert area in proc.stdout
-
-
-@pytest.mark.slow
-def test_demo_json_pays_miners_by_weight(tmp_path):
-    proc = _run("demo", "--miners", "2", "--tempos", "2", "--json", tmp_path=tmp_path)
-    assert proc.returncode == 0, proc.stderr
-    data = json.loads(proc.stdout)
-    miners = [n for n in data["neurons"] if n["axon"]]
-    assert len(miners) == 2
-    # Weights 2:1 → incentive 2/3 and 1/3, and emission in the same ratio.
-    assert miners[0]["incentive"] == pytest.approx(2 / 3, abs=1e-3)
-    assert miners[1]["incentive"] == pytest.approx(1 / 3, abs=1e-3)
-    # The chain stores weights as u16 (65535 and 32768 here), hence rel 1e-4.
-    assert miners[0]["emission_rao"] == pytest.approx(2 * miners[1]["emission_rao"], rel=1e-4)
-    validator = max(data["neurons"], key=lambda n: n["dividends"])
-    assert validator["dividends"] == pytest.approx(1.0, abs=1e-4)
 
 
 @pytest.mark.slow
