@@ -243,3 +243,74 @@ def ledger_bench(
     for key, value in res.items():
         table.add_row(key, str(value))
     Console().print(table)
+
+
+@app.command("verify")
+def verify_bench(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    rollouts: int = typer.Option(
+        200,
+        "--rollouts",
+        help="Lazy rollouts (10 % of steps faked) per horizon (1/4 at 256).",
+    ),
+    honest: int = typer.Option(1000, "--honest", help="Honest rollouts per horizon (1/16 at 256)."),
+    horizons: str = typer.Option("16,64,256", "--horizons", help="Comma-separated horizons."),
+    batch: int = typer.Option(16, "--batch", help="Batch size of miner and validator."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed generate/verify pairs per precision."),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+) -> None:
+    """Teacher-forced verification: cost vs generation, lazy miners caught, false rejections."""
+    import json
+
+    import torch
+
+    from wmnet.bench.verify import run_verify_bench
+
+    try:
+        hs = tuple(int(h) for h in horizons.split(","))
+    except ValueError:
+        raise typer.BadParameter("--horizons must be comma-separated integers") from None
+    if not hs or min(hs) < 1 or min(rollouts, honest, batch, repeats) < 1:
+        raise typer.BadParameter("horizons, --rollouts, --honest, --batch, --repeats must be >= 1")
+    if threads:
+        torch.set_num_threads(threads)
+    res = run_verify_bench(
+        horizons=hs,
+        rollouts=rollouts,
+        honest=honest,
+        batch=batch,
+        repeats=repeats,
+        progress=lambda line: typer.echo(line, err=True),
+    )
+    res["cpu_model"] = _cpu_model()
+    if json_out:
+        typer.echo(json.dumps(res))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"verify bench on {res['cpu_model'] or 'cpu'} ({res['threads']} threads), "
+        f"batch {batch}"
+    )
+    for col in (
+        "horizon",
+        "verify/generate (median, min)",
+        "detection",
+        "false rejections",
+        "honest",
+        "lazy",
+    ):
+        table.add_column(col, justify="right")
+    for h in hs:
+        r = res[f"h{h}"]
+        cost = r["verify_cost_fraction"]
+        table.add_row(
+            str(h),
+            f"{cost['median']:.2f}, {cost['min']:.2f}",
+            f"{r['detection_rate']:.3f}",
+            f"{r['false_rejection_rate']:.4f}",
+            str(r["honest"]),
+            str(r["rollouts"]),
+        )
+    Console().print(table)
