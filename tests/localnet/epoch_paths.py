@@ -16,8 +16,9 @@ upstream stake units, and calls the same few steps on either path:
   i + 1; it holds no stake and sets no weights, so it takes no part. Upstream's `epoch()`
   pays nobody (it only returns the amounts) while the chain credits every epoch's
   emission as stake; so that the next epoch sees the stakes the test set, the harness
-  unstakes what each hotkey was paid right after each epoch (`keep_stakes`, on by
-  default; the owner's hotkey is always unstaked, so it never votes).
+  unstakes what each hotkey was paid by each epoch before the test's next step
+  (`keep_stakes`, on by default; the owner's hotkey is always unstaked, so it never
+  votes).
 
 Emission is compared as a share: each UID's rao over the epoch's non-owner emission,
 i.e. upstream's `E / rao_emission`.
@@ -107,6 +108,7 @@ class DirectPath:
     name: str = "direct"
     block: int = 0
     cutoff: int = 5_000  # the mock's ActivityCutoff
+    owner_uid: int | None = None  # the mock's add_network registers no owner neuron
     tempo: int = -1  # the bonds mask's tempo; the hyperparameter's unless a test moves it
     stake: list[float] = field(default_factory=list)
     registered: list[int] = field(default_factory=list)
@@ -181,7 +183,7 @@ class DirectPath:
             validator_permit=np.array(self.permit),
             weights=w,
             bonds=self.bonds,
-            owner_uid=None,
+            owner_uid=self.owner_uid,
             last_epoch_block=last_tempo - 1,
         )
         params = yuma_params(h)
@@ -232,6 +234,7 @@ class ChainPath:
     _accrued: int = 0
     _paid: int = 0
     _guarded: bool = True
+    _owed: dict[str, int] | None = None  # stakes before the last epoch, to restore
 
     async def start(self) -> None:
         subnet = await make_subnet(self.client, self.chain)
@@ -255,6 +258,7 @@ class ChainPath:
         # Start the test at the top of a tempo: `tempo` blocks before the next epoch;
         # the owner cut of the epochs so far back off the owner's hotkey.
         await self._through_epoch()
+        await self._restore_stakes()
         hotkey = self.owner.hotkey.ss58_address
         held = self.chain.state.hotkey_stake(hotkey, self.netuid)
         if held:
@@ -273,9 +277,10 @@ class ChainPath:
         inner = await self.client.compose(bt.calls.Call("AdminUtils", setter, dict(params)))
         await self._submit(bt.calls.Sudo.sudo(call=inner), wallet("//Alice"))
 
-    async def _submit(self, call: Any, signer: Any, **kwargs: Any) -> None:
+    async def _submit(self, call: Any, keys: Any, **kwargs: Any) -> None:
+        await self._restore_stakes()
         self._guard()
-        result = await self.client.submit_call(call, signer, **kwargs)
+        result = await self.client.submit_call(call, keys, **kwargs)
         assert result.success, result.message
 
     def _guard(self) -> None:
@@ -304,6 +309,7 @@ class ChainPath:
     async def _register(self) -> int:
         w = wallet("//Bob", f"u{self._keys}")
         self._keys += 1
+        await self._restore_stakes()
         self._guard()
         result = await register_raw(self.client, self.netuid, w)
         assert result.success, result.message
@@ -325,7 +331,24 @@ class ChainPath:
     async def register_new(self) -> int:
         return await self._register()
 
+    async def stake_owner(self, amount: int) -> None:
+        """Stake on the owner's hotkey (chain UID 0), as its coldkey."""
+        call = bt.calls.SubtensorModule.add_stake(
+            hotkey=self.owner.hotkey.ss58_address,
+            netuid=self.netuid,
+            amount_staked=amount * self.stake_unit,
+        )
+        await self._submit(call, self.owner)
+
+    async def set_owner_weights(self, chain_dests: list[int], values: list[int]) -> None:
+        """The owner's hotkey sets weights; destinations are chain UIDs."""
+        await self._restore_stakes()
+        self._guard()
+        result = await set_weights_raw(self.client, self.netuid, self.owner, chain_dests, values)
+        assert result.success, result.message
+
     async def set_weights(self, uid: int, dests: list[int], values: list[int]) -> None:
+        await self._restore_stakes()
         self._guard()
         chain_dests = [d + 1 for d in dests]
         result = await set_weights_raw(
@@ -337,6 +360,7 @@ class ChainPath:
         """`blocks` blocks, running the epochs that fall among them (on the chain the
         activity cutoff is at least a tempo, so waiting it out crosses epochs); one
         more epoch if the next block would be one, so a call can follow."""
+        await self._restore_stakes()
         target = self.chain.head + blocks
         while self.chain.head < target:
             await self._seal_one()
@@ -358,6 +382,7 @@ class ChainPath:
 
     async def _through_epoch(self) -> int:
         """Seal blocks up to and including the subnet's next epoch; returns its block."""
+        await self._restore_stakes()
         subnet = self.chain.state.subnets[self.netuid]
         while not is_epoch_block(subnet, self.chain.head + 1):
             self.chain.advance(1)
@@ -366,6 +391,7 @@ class ChainPath:
         return epoch_block
 
     async def _seal_one(self) -> None:
+        await self._restore_stakes()
         subnet = self.chain.state.subnets[self.netuid]
         if not is_epoch_block(subnet, self.chain.head + 1):
             self.chain.advance(1)
@@ -377,10 +403,14 @@ class ChainPath:
         issued, before = state.total_issuance, dict(state.stakes)
         self.chain.advance(1)
         self._paid = self.chain.state.total_issuance - issued
-        await self._unstake_emission(before)
+        self._owed = before
 
-    async def _unstake_emission(self, before: dict[str, int]) -> None:
-        """Take back, as each coldkey, what the epoch credited to its hotkeys."""
+    async def _restore_stakes(self) -> None:
+        """Take back, as each coldkey, what the last epoch credited to its hotkeys; done
+        before the next step, so a test that ends after an epoch pays nothing for it."""
+        before, self._owed = self._owed, None
+        if before is None:
+            return
         for key, amount in list(self.chain.state.stakes.items()):
             hotkey, coldkey, netuid = parse_stake_key(key)
             paid = amount - before.get(key, 0)
