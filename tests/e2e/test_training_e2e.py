@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 
 from wmnet.neurons.local_subnet import LocalSubnet, MinerSpec
 from wmnet.neurons.processes import ProcessGroup
@@ -60,7 +59,6 @@ def test_incentive_goes_to_the_honest_trainer_and_heldout_loss_falls(tmp_path, m
         head_id = _state(net)["shard_head"]
 
     # Two or more outer steps moved the held-out loss down from the shipped model's.
-    torch.set_num_threads(1)
     shipped = load_default()
     heldout = encode(
         shipped,
