@@ -104,8 +104,10 @@ class Settled:
     first_shard_score: int | None = None
 
     def update(self, state: dict[str, Any], block: int) -> None:
+        # The block the weights were seen at: the validator stamps them with the block
+        # its round began at, which may be many blocks before they landed.
         if self.first_weights is None and state.get("last_weights_block") is not None:
-            self.first_weights = state["last_weights_block"]
+            self.first_weights = block
         if self.first_shard_score is None and any(
             v > 0 for v in state.get("shard_scores", {}).values()
         ):
@@ -275,6 +277,8 @@ def demo(
 ) -> None:
     """Run a whole subnet on this machine: chain, miners, a validator, a paying customer,
     and the ledger's report per workload."""
+    import bittensor as bt
+
     out = (out or Path(tempfile.mkdtemp(prefix="wmnet-demo-"))).resolve()
     out.mkdir(parents=True, exist_ok=True)
     say = _wide(err_console if json_out else console)
@@ -283,9 +287,7 @@ def demo(
         data = _run(out, miners, tempos, tao_price, json_out)
     except KeyboardInterrupt:
         fail("interrupted; every process the demo started is stopped", code=130)
-    except DemoFailed as error:
-        fail(f"{error}\nlogs: {out / 'logs'}")
-    except RuntimeError as error:  # a process died while the subnet ran
+    except (RuntimeError, OSError, bt.BittensorError) as error:  # a step or process failed
         fail(f"{error}\nlogs: {out / 'logs'}")
     if json_out:
         print_json(data)

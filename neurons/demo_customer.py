@@ -76,7 +76,7 @@ class Customer:
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
-            self._thread.join(timeout=60)
+            self._thread.join(timeout=5)  # an order in flight ends on its own
 
     def _order(self, n: int) -> CustomerRolloutRequest:
         actions = [(n + i) % 5 for i in range(self.horizon)]
