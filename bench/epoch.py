@@ -4,7 +4,9 @@ The baseline, `reference_epoch`, is a loop-by-loop transcription of subtensor's
 sparse epoch (run_epoch.rs::epoch_mechanism with Yuma3, liquid alpha off): Python
 lists, a per-column partition search for the weighted median (math.rs::
 weighted_median), no numpy. It is timed in the same run on the same inputs, and the
-tests use it to cross-check the vectorised code.
+tests use it to cross-check the vectorised code. The pre-Yuma3 branch (`Yuma3On`
+off) is timed on the same input too, interleaved with the Yuma3 runs so that load
+from other processes falls on both alike.
 """
 
 from __future__ import annotations
@@ -137,6 +139,17 @@ def reference_epoch(inp: EpochInput, params: YumaParams) -> dict[str, list]:
     }
 
 
+def _interleaved_ms(fns, repeats: int) -> list[list[float]]:
+    """Wall times (ms) of each of `fns`, run in turn `repeats` times."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, out in zip(fns, times, strict=True):
+            t0 = time.perf_counter()
+            fn()
+            out.append((time.perf_counter() - t0) * 1e3)
+    return times
+
+
 def _median_ms(fn, repeats: int) -> float:
     times = []
     for _ in range(repeats):
@@ -151,14 +164,21 @@ def bench_epoch(
 ) -> dict:
     """Median wall time of one epoch, vectorised vs the loop reference, same inputs.
 
-    Returns uids, validators, repeats, epoch_ms (median of `repeats`), baseline_ms
-    (median of `baseline_repeats` runs of `reference_epoch`), speedup, and
-    max_abs_diff between the two implementations' incentive and dividends.
+    Returns uids, validators, repeats, epoch_ms (Yuma3, median of `repeats`) and
+    epoch_ms_min, epoch_ms_yuma2 and epoch_ms_yuma2_min (the pre-Yuma3 branch on the
+    same input, runs interleaved with the Yuma3 ones), baseline_ms (median of
+    `baseline_repeats` runs of `reference_epoch`), speedup, and max_abs_diff between
+    the two implementations' incentive and dividends.
     """
     inp = random_epoch_input(n, validators)
     params = YumaParams()
+    yuma2 = YumaParams(yuma3=False)
     run_epoch(inp, params)  # warm-up: first-call allocations, imports
-    epoch_ms = _median_ms(lambda: run_epoch(inp, params), repeats)
+    run_epoch(inp, yuma2)
+    yuma3_ms, yuma2_ms = _interleaved_ms(
+        [lambda: run_epoch(inp, params), lambda: run_epoch(inp, yuma2)], repeats
+    )
+    epoch_ms = statistics.median(yuma3_ms)
     baseline_ms = _median_ms(lambda: reference_epoch(inp, params), baseline_repeats)
     out = run_epoch(inp, params)
     ref = reference_epoch(inp, params)
@@ -171,6 +191,9 @@ def bench_epoch(
         "validators": validators,
         "repeats": repeats,
         "epoch_ms": round(epoch_ms, 3),
+        "epoch_ms_min": round(min(yuma3_ms), 3),
+        "epoch_ms_yuma2": round(statistics.median(yuma2_ms), 3),
+        "epoch_ms_yuma2_min": round(min(yuma2_ms), 3),
         "baseline_ms": round(baseline_ms, 1),
         "speedup": round(baseline_ms / epoch_ms, 1) if epoch_ms > 0 else float("inf"),
         "max_abs_diff": diff,

@@ -24,9 +24,11 @@ def epoch(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
     uids: int = typer.Option(256, "--uids", help="Subnet size n (dense n x n weights)."),
     validators: int = typer.Option(64, "--validators", help="UIDs with stake and weights."),
-    repeats: int = typer.Option(30, "--repeats", help="Timed runs of the vectorised epoch."),
+    repeats: int = typer.Option(
+        30, "--repeats", help="Timed runs of the vectorised epoch, each branch."
+    ),
 ) -> None:
-    """Time one Yuma3 epoch (localnet/yuma.py) against a loop reference."""
+    """Time one epoch (localnet/yuma.py), Yuma3 and pre-Yuma3, against a loop reference."""
     import json
     import os
     import platform
@@ -44,7 +46,7 @@ def epoch(
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="Yuma3 epoch")
+    table = Table(title="Yuma epoch (epoch_ms: Yuma3; epoch_ms_yuma2: Yuma3On off)")
     table.add_column("figure")
     table.add_column("value", justify="right")
     for key, value in result.items():
