@@ -54,7 +54,10 @@ def fixed32(x: np.ndarray) -> np.ndarray:
     65535/155610 is exactly 49151/65535 in real numbers but 49150.99… in I32F32,
     stored as 49150. Applying this after each such step reproduces those values.
     """
-    return np.floor(np.asarray(x, dtype=np.float64) * _FIXED32_SCALE) / _FIXED32_SCALE
+    out = np.multiply(x, _FIXED32_SCALE, dtype=np.float64)
+    np.floor(out, out=out)
+    out *= 1.0 / _FIXED32_SCALE  # a power of two: exact, same as dividing
+    return out
 
 
 # ----------------------------------------------------------------------------------
@@ -68,23 +71,28 @@ def normalize(x: np.ndarray) -> np.ndarray:
     return x / total if total != 0 else x.copy()
 
 
+def _divide_unless_zero(m: np.ndarray, by: np.ndarray) -> np.ndarray:
+    """m / by, leaving lines whose divisor is zero unchanged, as math.rs's in-place
+    normalisations skip them (one pass: dividing those by 1 instead)."""
+    return m / np.where(by == 0, 1.0, by)
+
+
 def row_normalize(m: np.ndarray) -> np.ndarray:
     """Rows sum to 1; zero rows stay zero (math.rs::inplace_row_normalize_sparse)."""
-    sums = m.sum(axis=1, keepdims=True)
-    return np.divide(m, sums, out=np.zeros_like(m), where=sums > 0)
+    return _divide_unless_zero(m, m.sum(axis=1, keepdims=True))
 
 
 def col_normalize(m: np.ndarray) -> np.ndarray:
     """Columns sum to 1; zero columns stay zero (math.rs::inplace_col_normalize_sparse)."""
-    sums = m.sum(axis=0, keepdims=True)
-    return np.divide(m, sums, out=np.zeros_like(m), where=sums != 0)
+    return _divide_unless_zero(m, m.sum(axis=0, keepdims=True))
 
 
 def col_max_upscale(m: np.ndarray) -> np.ndarray:
     """Each column divided by its maximum; zero columns stay zero
     (math.rs::inplace_col_max_upscale_sparse). The pre-Yuma3 bonds are stored so."""
-    top = m.max(axis=0, keepdims=True) if m.size else np.zeros((1, m.shape[1]))
-    return np.divide(m, top, out=np.zeros_like(m), where=top != 0)
+    if m.size == 0:
+        return m.copy()
+    return _divide_unless_zero(m, m.max(axis=0, keepdims=True))
 
 
 # ----------------------------------------------------------------------------------
