@@ -73,6 +73,13 @@ def _allowed(cfg: ModelConfig, sparse: bool, qf, qr, qc, qg, kf, kr, kc, kg):
 @lru_cache(maxsize=64)
 def dense_mask(cfg: ModelConfig, spec: MaskSpec, device: str) -> torch.Tensor | None:
     """Boolean ``(Lq, Lk)`` mask (True = attend), or None when nothing is masked."""
+    # Cached masks outlive the call that made them: built outside inference mode, they
+    # can serve a rollout (inference mode) and then a training step (autograd) alike.
+    with torch.inference_mode(False):
+        return _dense_mask(cfg, spec, device)
+
+
+def _dense_mask(cfg: ModelConfig, spec: MaskSpec, device: str) -> torch.Tensor | None:
     dev = torch.device(device)
     q = _token_meta(cfg, spec.n_q, spec.q_offset, dev)
     k = _token_meta(cfg, spec.n_k, 0, dev)
@@ -104,8 +111,9 @@ def additive_mask(
     mask = dense_mask(cfg, spec, device)
     if mask is None:
         return None
-    zeros = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
-    return zeros.masked_fill(~mask, float("-inf"))
+    with torch.inference_mode(False):  # cached: see dense_mask
+        zeros = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
+        return zeros.masked_fill(~mask, float("-inf"))
 
 
 _FLEX = None

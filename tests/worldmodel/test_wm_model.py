@@ -3,7 +3,9 @@ from __future__ import annotations
 import pytest
 import torch
 
+from wmnet.worldmodel.config import ModelConfig
 from wmnet.worldmodel.dynamics import KVCache
+from wmnet.worldmodel.model import WorldModel
 from wmnet.worldmodel.rollout import RolloutOptions, rollout, step
 
 
@@ -84,3 +86,16 @@ def test_step_matches_rollout_and_ignores_old_frames(tiny_model, tiny_episodes):
     dense = step(tiny_model, history, acts[:, : t + 1], sparse=False).latent
     dense_scr = step(tiny_model, scrambled, acts[:, : t + 1], sparse=False).latent
     assert not torch.equal(dense, dense_scr)
+
+
+def test_training_after_an_inference_mode_rollout_uses_normal_masks():
+    """Attention masks are cached across calls: one built during an inference-mode
+    rollout must still serve a training step (a miner serves both workloads)."""
+    torch.manual_seed(0)
+    model = WorldModel(ModelConfig(window_frames=3))
+    z = torch.randn(2, 8, model.cfg.latent_channels, model.cfg.grid, model.cfg.grid)
+    a = torch.randint(0, model.cfg.n_actions, (2, 8))
+    with torch.inference_mode():
+        model.predict(z, a, sparse=True)
+    model.predict(z, a, sparse=True).square().mean().backward()
+    assert model.dynamics.blocks[0].qkv.weight.grad is not None
