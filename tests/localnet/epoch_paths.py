@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import bittensor as bt
@@ -60,6 +60,7 @@ class Hyper:
     kappa: int = 32_767
     yuma3: bool = False
     liquid_alpha: bool = False
+    alpha: tuple[float, float] | None = None  # (low, high); subtensor's default if None
     bonds_moving_average: int = 900_000
     stake_threshold: int = 0  # in upstream stake units
     tempo: int = 360  # the upstream test's tempo: the direct path's bonds mask reads it
@@ -84,7 +85,9 @@ class Snapshot:
 
 
 def yuma_params(h: Hyper) -> YumaParams:
+    alpha = {} if h.alpha is None else {"alpha_low": h.alpha[0], "alpha_high": h.alpha[1]}
     return YumaParams(
+        **alpha,
         kappa=h.kappa / U16_MAX,
         max_allowed_validators=h.max_validators,
         bonds_moving_average=h.bonds_moving_average,
@@ -162,6 +165,9 @@ class DirectPath:
 
     async def activity_cutoff(self) -> int:
         return self.cutoff
+
+    async def set_liquid_alpha(self, on: bool) -> None:
+        self.hyper = replace(self.hyper, liquid_alpha=on)
 
     async def mask_tempo(self, tempo: int) -> None:
         """Upstream tests change the tempo to steer the bonds mask of their manual epoch."""
@@ -250,6 +256,12 @@ class ChainPath:
             ("immunity_period", 0),  # upstream's mock prunes without immunity
         ):
             await self._owner_sets(name, value)
+        if h.liquid_alpha and h.alpha is not None:
+            low, high = (round(a * U16_MAX) for a in h.alpha)  # stored as u16 on chain
+            call = bt.calls.AdminUtils.sudo_set_alpha_values(
+                netuid=self.netuid, alpha_low=low, alpha_high=high
+            )
+            await self._submit(call, self.owner)
         await self._sudo("sudo_set_kappa", netuid=self.netuid, kappa=h.kappa)
         threshold = h.stake_threshold * self.stake_unit
         await self._sudo("sudo_set_stake_threshold", min_stake=threshold)
@@ -269,6 +281,8 @@ class ChainPath:
         self._guarded = True
 
     async def _owner_sets(self, name: str, value: object) -> None:
+        await self._restore_stakes()
+        self._guard()
         intent = bt.SetHyperparameter(netuid=self.netuid, name=name, value=value)
         result = await self.client.execute(intent, self.owner)
         assert result.success, f"{name}: {result.message}"
@@ -366,6 +380,9 @@ class ChainPath:
             await self._seal_one()
         if is_epoch_block(self.chain.state.subnets[self.netuid], self.chain.head + 1):
             await self._through_epoch()
+
+    async def set_liquid_alpha(self, on: bool) -> None:
+        await self._owner_sets("liquid_alpha_enabled", on)
 
     async def mask_tempo(self, tempo: int) -> None:
         """No-op: the chain masks bonds to UIDs registered since its previous epoch, which
