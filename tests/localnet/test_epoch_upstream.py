@@ -1,7 +1,8 @@
 """Subtensor's classic epoch tests, ported: the numbers are upstream's, run on both paths.
 
-Source: subtensor `pallets/subtensor/src/tests/epoch.rs` (and `epoch_logs.rs`), whose
-mock leaves `Yuma3On` off, so these exercise the pre-Yuma3 bonds branch. Each test
+Source: subtensor `pallets/subtensor/src/tests/epoch.rs`, whose mock leaves `Yuma3On`
+off, so these exercise the pre-Yuma3 bonds branch (its `epoch_logs.rs` tests are in
+`test_epoch_upstream_logs.py`, its Yuma3 scenarios in `test_epoch_upstream_yuma3.py`). Each test
 names the upstream test it ports and runs twice (`tests/localnet/epoch_paths.py`):
 `run_epoch` directly, and the chain through the SDK. Upstream asserts exact u16 values
 and rao; the u16 values are asserted exactly here too, emission as a share of the
