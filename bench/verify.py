@@ -51,13 +51,13 @@ class HonestConfig:
 
 
 def honest_configs(batch: int) -> list[HonestConfig]:
-    """Every combination, batch ``batch`` first, then batch 1; precision varies fastest
-    so that even a short run covers all three."""
+    """Every combination, batch ``batch`` first, then batch 1; precision varies fastest,
+    then threads, so that even a short run covers both."""
     return [
         HonestConfig(p, th, det, b)
-        for b in (batch, 1)
-        for th in (2, 1)
+        for b in dict.fromkeys((batch, 1))
         for det in (False, True)
+        for th in (2, 1)
         for p in PRECISIONS
     ]
 
@@ -166,19 +166,19 @@ def _cost(
 
 
 def _false_rejections(models, ref, horizon: int, n: int, batch: int, seed: int) -> dict:
-    """``n`` honest rollouts spread over :func:`honest_configs`: every 8th chunk is
+    """``n`` honest rollouts spread over :func:`honest_configs`: every 4th chunk is
     4 rollouts generated one at a time (batch 1), the others one batch each."""
     from wmnet.worldmodel.determinism import deterministic
     from wmnet.worldmodel.verify import teacher_forced_errors
 
     frames, ctx_acts, acts = tasks(ref.cfg, n, horizon, seed)
     configs = honest_configs(batch)
-    big = [c for c in configs if c.batch > 1]
     small = [c for c in configs if c.batch == 1]
+    big = [c for c in configs if c.batch > 1] or small
     chunks: list[tuple[slice, HonestConfig]] = []
     i = k = 0
     while i < n:
-        conf = small[k // 8 % len(small)] if k % 8 == 7 else big[k % len(big)]
+        conf = small[k // 4 % len(small)] if k % 4 == 3 else big[(k - k // 4) % len(big)]
         size = 4 if conf.batch == 1 else conf.batch
         chunks.append((slice(i, min(n, i + size)), conf))
         i += size

@@ -11,8 +11,10 @@ latents (teacher forcing), an honest miner's small numeric drift (batching, thre
 bf16/int8, another device) never compounds: each step's error is one step's rounding.
 The context latents are compared with the validator's own encoding of the context
 frames. With the banded sparse attention (``wmnet.worldmodel.attention``) the pass is
-linear in the horizon, so checking every step costs a fraction of generating it
-(``wmnet bench verify``; docs/validator.md, "Verification and tolerances").
+linear in the horizon: it does the arithmetic of the miner's KV-cache decoding in one
+pass instead of T small ones, so on 2 CPU cores it costs about what generating costs at
+batch 16 (both compute-bound there) and less than half of it at batch 1 (``wmnet bench
+verify``; docs/validator.md, "Verification and tolerances").
 
 Metric: per step, ``d = latents[j] - z_ref[j]`` in absolute latent units (latents are
 tanh-bounded to [-1, 1]): ``max_abs = max|d|`` and ``rms = sqrt(mean(d**2))``; a step
@@ -23,8 +25,9 @@ frames they need (each sampled step's history back over the receptive field,
 ``cfg.receptive_frames(True)`` frames, overlapping windows merged). If a fraction ``f``
 of a rollout's steps is faked and ``k`` steps are sampled uniformly, the chance that at
 least one faked step is sampled is ``1 - (1 - f)**k`` (sampling with replacement; it is
-higher without): ``f = 0.1`` needs ``k = 44`` for 0.99. Since a full check is cheap, the
-default checks every step.
+higher without): ``f = 0.1`` needs ``k = 44`` for 0.99. A sampled step costs its 45-frame
+receptive field, so sampling saves little below a few hundred steps: the default checks
+every step.
 """
 
 from __future__ import annotations
