@@ -20,14 +20,12 @@ owner + miners + validators == the emission accrued, to the rao, in every epoch
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
 from wmnet.localnet.yuma import EpochOutput
 from wmnet.localnet.yuma_math import U16_MAX
-
-# Shares are quantised to integers of this many bits so the split is exact integer work.
-_SHARE_BITS = 53
 
 
 @dataclass(frozen=True)
@@ -46,10 +44,12 @@ class EpochPayout:
 def largest_remainder(amount: int, shares: np.ndarray) -> np.ndarray:
     """Split `amount` rao by non-negative `shares` exactly (int64 per entry).
 
-    Shares are quantised to 53-bit integers q_i; each entry gets floor(amount·q_i/Σq)
-    and the rao left over (fewer than the entries with a share) go one each to the
-    largest remainders, ties to the lower index. The result sums to `amount` unless
-    every share is zero (then nothing is paid) or `amount` <= 0.
+    Each float share is an exact binary fraction, so scaled by the largest denominator
+    the shares become exact integers q_i (Python ints: no rounding, whatever the spread
+    of magnitudes); each entry gets floor(amount·q_i/Σq) and the rao left over (fewer
+    than the entries with a share) go one each to the largest remainders, ties to the
+    lower index. The result sums to `amount` unless every share is zero (then nothing
+    is paid) or `amount` <= 0.
     """
     n = shares.shape[0]
     out = np.zeros(n, dtype=np.int64)
@@ -57,7 +57,9 @@ def largest_remainder(amount: int, shares: np.ndarray) -> np.ndarray:
     total = s.sum()
     if amount <= 0 or total <= 0 or not np.isfinite(total):
         return out
-    q = [int(v) for v in np.floor(s / total * float(2**_SHARE_BITS))]
+    exact = [Fraction(float(v)) for v in s]
+    scale = max(f.denominator for f in exact)  # powers of two: the largest divides by all
+    q = [f.numerator * (scale // f.denominator) for f in exact]
     q_sum = sum(q)
     if q_sum == 0:
         return out

@@ -8,6 +8,8 @@ ledger can reconcile epochs against block emission exactly.
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -202,3 +204,13 @@ async def test_chain_issues_exactly_what_accrued(yuma3: bool) -> None:
         assert s.incentive[1] > 0
         assert sum(s.server_emission) == pytest.approx(0.5, abs=1e-9)
         assert s.paid == s.accrued
+
+
+def test_largest_remainder_is_exact_across_magnitudes():
+    """A share 10^10 times smaller than another still gets its exact quota, to the rao
+    (a 53-bit quantisation of the shares was off by 4 rao here)."""
+    amount, shares = 34_427_913_326_481_854, np.array([380472364.0, 0.03125])
+    out = largest_remainder(amount, shares)
+    assert int(out.sum()) == amount
+    small = Fraction(amount) * Fraction(0.03125) / Fraction(380472364.03125)
+    assert abs(int(out[1]) - small) < 1
