@@ -57,7 +57,7 @@ class RolloutOptions:
     kv_cache: bool = True
     sparse: bool = True
     decode: bool = True
-    backend: str = "auto"  # "auto" | "sdpa" | "flex"
+    backend: str = "auto"  # "auto" | "sdpa" | "sdpa-masked" | "flex" (attention.attend)
 
 
 @dataclass
