@@ -76,6 +76,13 @@ class MovingScores:
         self.scores[uid] = new
         return new
 
+    def forfeit(self, uid: int, hotkey: str) -> None:
+        """Drop the UID's history and score it 0: for fraud (a copied update), not
+        for a slow or failed answer, so a copier's earlier credit does not linger in
+        the average (and in its weight) for many rounds."""
+        self.hotkeys[uid] = hotkey
+        self.scores[uid] = 0.0
+
     def weights(self) -> dict[int, float]:
         """Scores normalised to sum 1 (empty when no miner has a positive score)."""
         total = sum(s for s in self.scores.values() if s > 0)

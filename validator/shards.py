@@ -367,7 +367,10 @@ def record_round(
     """Fold a round into the ``train_shard`` moving scores and the usage stream."""
     now = time.time()
     for o in report.outcomes:
-        scores.update(o.target.uid, o.target.hotkey, o.score)
+        if o.reason.startswith("copy"):
+            scores.forfeit(o.target.uid, o.target.hotkey)
+        else:
+            scores.update(o.target.uid, o.target.hotkey, o.score)
         result = o.result if isinstance(o.result, ShardResult) else None
         usage.record(
             UsageEvent(

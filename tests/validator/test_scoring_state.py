@@ -132,3 +132,13 @@ def test_tasks_are_fresh_and_valid():
     for t in tasks:
         assert RolloutTask.model_validate_json(t.model_dump_json()) == t
         assert t.horizon in (8, 16) and max(t.actions) < 5 and t.precision == "bf16"
+
+
+def test_a_forfeit_wipes_a_copiers_credit_at_once():
+    ms = MovingScores(alpha=0.2)
+    ms.update(7, "copier", 1.0)
+    ms.update(8, "honest", 1.0)
+    ms.forfeit(7, "copier")
+    assert ms.scores[7] == 0.0 and ms.weights() == {8: 1.0}
+    ms.update(7, "copier", 0.5)  # later honest work earns from zero again
+    assert ms.scores[7] == pytest.approx(0.1)
