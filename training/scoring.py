@@ -15,9 +15,11 @@ Per round:
    ``gain = (before - after) / before`` on each (relative, so shards of different
    difficulty compare); ``advantage = gain_assigned - gain_random``;
 3. copy check (:func:`find_copies`): updates whose kept positions overlap by at least
-   ``copy_overlap`` form a group; the member whose *own* assigned data the update helps
-   most is taken as the author (a copy was trained on someone else's shard), ties to
-   the earliest answer; the rest are flagged and score 0;
+   ``copy_overlap`` form a group; the earliest answer is taken as the author (a copy
+   can only be sent once the original exists), and among answers equally early the
+   member whose *own* assigned data the update helps most (a copy was trained on
+   someone else's shard; measured, that fit alone is about as noisy as the honest
+   signal at this shard size); the rest are flagged and score 0;
 4. raw score: ``advantage`` when ``gain_assigned > min_gain`` and ``advantage >
    min_advantage``, else 0 (a zero or tiny update stays under the floor; a harmful
    one is negative); late, missing or malformed updates never get here and score 0;
@@ -133,7 +135,7 @@ def find_copies(
     """``{copier uid: author uid}`` among updates overlapping by ``threshold`` or more.
 
     Groups are connected components of the overlap graph; each group's author is the
-    member whose own assigned data the update helps most (ties: answered first).
+    member that answered first (ties: whose own assigned data the update helps most).
     """
     uids = sorted(updates)
     parent = {u: u for u in uids}
@@ -157,7 +159,7 @@ def find_copies(
             continue
         author = min(
             members,
-            key=lambda u: (-_finite(gain_assigned.get(u)), answered_at.get(u, np.inf), u),
+            key=lambda u: (answered_at.get(u, np.inf), -_finite(gain_assigned.get(u)), u),
         )
         copies.update({u: author for u in members if u != author})
     return copies
