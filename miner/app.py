@@ -29,14 +29,19 @@ from typing import Any
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from wmnet.miner.cheats import Cheat, make_cheat
 from wmnet.miner.config import MinerConfig
 from wmnet.miner.engine import Prepared, RolloutEngine
-from wmnet.miner.errors import MinerError, error_response, forbidden, invalid, render
+from wmnet.miner.errors import (
+    MinerError,
+    error_response,
+    forbidden,
+    parse_body,
+    render,
+)
 from wmnet.miner.gate import RAO_PER_TAO, Authorized, Gate
 from wmnet.miner.metagraph_cache import ClientFactory, MetagraphCache, Snapshot
 from wmnet.miner.metrics import CONTENT_TYPE, MinerMetrics
@@ -261,22 +266,7 @@ def _errors(app: FastAPI) -> None:
 
 def parse_task(raw: bytes) -> RolloutTask:
     """The task in ``raw``; 400 for bad JSON, version or workload, 422 for bad fields."""
-    try:
-        return RolloutTask.model_validate_json(raw)
-    except ValidationError as error:
-        problems = error.errors(include_url=False, include_input=False, include_context=False)
-    if any(p["type"] == "json_invalid" for p in problems):
-        raise invalid("the body is not valid JSON")
-    first = problems[0]
-    if first["loc"][:1] == ("spec_version",):
-        raise invalid(f"spec_version: {first['msg']}")
-    if first["loc"][:1] == ("workload",):
-        raise MinerError(400, "unsupported", f"{ROLLOUT_PATH} serves the rollout workload only")
-    summary = "; ".join(
-        f"{'.'.join(str(x) for x in p['loc']) or 'body'}: {p['msg']}" for p in problems[:5]
-    )
-    more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
-    raise invalid((summary or "invalid task") + more, 422)
+    return parse_body(raw, RolloutTask, ROLLOUT_PATH, "rollout")
 
 
 # --- routes ------------------------------------------------------------------------------

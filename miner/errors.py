@@ -9,10 +9,14 @@ traceback or a secret: only the reason a caller can act on.
 from __future__ import annotations
 
 import math
+from typing import TypeVar
 
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ValidationError
 
 from wmnet.protocol.errors import ErrorBody, ErrorCode
+
+M = TypeVar("M", bound=BaseModel)
 
 _MAX_DETAIL = 2000
 
@@ -55,3 +59,23 @@ def invalid(detail: str, status: int = 400) -> MinerError:
 
 def overloaded(detail: str, retry_after_s: float) -> MinerError:
     return MinerError(503, "overloaded", detail, retry_after_s)
+
+
+def parse_body(raw: bytes, model: type[M], path: str, workload: str) -> M:
+    """``model`` from ``raw``; 400 for bad JSON, version or workload, 422 for bad fields."""
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        problems = error.errors(include_url=False, include_input=False, include_context=False)
+    if any(p["type"] == "json_invalid" for p in problems):
+        raise invalid("the body is not valid JSON")
+    first = problems[0]
+    if first["loc"][:1] == ("spec_version",):
+        raise invalid(f"spec_version: {first['msg']}")
+    if first["loc"][:1] == ("workload",):
+        raise MinerError(400, "unsupported", f"{path} serves the {workload} workload only")
+    summary = "; ".join(
+        f"{'.'.join(str(x) for x in p['loc']) or 'body'}: {p['msg']}" for p in problems[:5]
+    )
+    more = f" (+{len(problems) - 5} more)" if len(problems) > 5 else ""
+    raise invalid((summary or "invalid task") + more, 422)

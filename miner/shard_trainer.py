@@ -28,9 +28,7 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from pydantic import ValidationError
-
-from wmnet.miner.errors import MinerError, invalid, overloaded
+from wmnet.miner.errors import MinerError, invalid, overloaded, parse_body
 from wmnet.protocol.shard import ShardResult, ShardTask
 from wmnet.protocol.spec import SHARD_PATH
 from wmnet.training import checkpoints, params
@@ -55,21 +53,7 @@ class ShardCheat(Protocol):
 
 def parse_shard_task(raw: bytes) -> ShardTask:
     """The task in ``raw``; 400 for bad JSON, version or workload, 422 for bad fields."""
-    try:
-        return ShardTask.model_validate_json(raw)
-    except ValidationError as error:
-        problems = error.errors(include_url=False, include_input=False, include_context=False)
-    if any(p["type"] == "json_invalid" for p in problems):
-        raise invalid("the body is not valid JSON")
-    first = problems[0]
-    if first["loc"][:1] == ("spec_version",):
-        raise invalid(f"spec_version: {first['msg']}")
-    if first["loc"][:1] == ("workload",):
-        raise MinerError(400, "unsupported", f"{SHARD_PATH} serves the train_shard workload only")
-    summary = "; ".join(
-        f"{'.'.join(str(x) for x in p['loc']) or 'body'}: {p['msg']}" for p in problems[:5]
-    )
-    raise invalid(summary or "invalid task", 422)
+    return parse_body(raw, ShardTask, SHARD_PATH, "train_shard")
 
 
 class ShardTrainer:
