@@ -5,6 +5,10 @@ renamed ``<name>-<sha256[:12]>.safetensors``; loading by id re-hashes the bytes 
 refuses a file whose hash does not match, so a corrupted or swapped file can never be
 used silently. The config travels inside the file (safetensors metadata), so the id
 covers architecture and weights together.
+
+A load reads the file once: the hash, the config (header metadata) and the tensors
+all come from that one ``bytes`` object, so a file swapped on disk after it was read
+(between the hash check and the parse) cannot slip a different config or weights in.
 """
 
 from __future__ import annotations
@@ -47,6 +51,24 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _wmnet_metadata(data: bytes, path: Path) -> dict:
+    """The ``wmnet`` metadata entry of a safetensors file held in ``data`` ({} if none).
+
+    Layout: 8-byte little-endian header length, then that many bytes of JSON header.
+    """
+    if len(data) < 8:
+        raise CheckpointError(f"{path}: too short to be a safetensors file")
+    header_len = int.from_bytes(data[:8], "little")
+    if header_len > len(data) - 8:
+        raise CheckpointError(f"{path}: safetensors header length {header_len} exceeds the file")
+    try:
+        header = json.loads(data[8 : 8 + header_len])
+        meta = json.loads((header.get("__metadata__") or {}).get("wmnet", "{}"))
+    except (json.JSONDecodeError, UnicodeDecodeError, AttributeError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def save_checkpoint(
@@ -97,17 +119,19 @@ def load_checkpoint_file(
             f"checkpoint {path} has sha256 {actual} but model id {expected_id} was expected; "
             "refusing to load a corrupted or substituted file"
         )
-    tensors = st_load(data)
-    with open(path, "rb") as f:  # metadata lives in the header
-        header_len = int.from_bytes(f.read(8), "little")
-        header = json.loads(f.read(header_len))
-    try:
-        meta = json.loads(header.get("__metadata__", {}).get("wmnet", "{}"))
-    except json.JSONDecodeError:
-        meta = {}
+    # Config and tensors are parsed from the very bytes just hashed: never re-open the
+    # file (a swap between the hash and a second read would go unnoticed).
+    meta = _wmnet_metadata(data, path)
     if meta.get("format") != FORMAT or "config" not in meta:
         raise CheckpointError(f"{path}: not a {FORMAT} checkpoint")
-    cfg = ModelConfig.from_json(json.dumps(meta["config"]))
+    try:
+        tensors = st_load(data)
+    except Exception as exc:  # safetensors raises its own error type on bad bytes
+        raise CheckpointError(f"{path}: unreadable safetensors data: {exc}") from exc
+    try:
+        cfg = ModelConfig.from_json(json.dumps(meta["config"]))
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path}: bad model config: {exc}") from exc
     model = WorldModel(cfg)
     try:
         model.load_state_dict(tensors, strict=True)
