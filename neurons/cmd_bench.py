@@ -63,31 +63,86 @@ def rollout_bench(
         "--resolution",
         help="Frame side. Other than the shipped model's 32: random weights (speed only).",
     ),
-    contexts: int = typer.Option(16, "--contexts", help="Rollouts (B); batched variants run all."),
-    context: int = typer.Option(4, "--context", help="Context frames per rollout."),
-    horizon: int = typer.Option(12, "--horizon", help="Predicted frames per rollout (T)."),
+    contexts: int = typer.Option(
+        0, "--contexts", help="Timed rollouts (B); batched variants run all. 0: 16 (quick 2)."
+    ),
+    context: int = typer.Option(0, "--context", help="Context frames per rollout. 0: 4 (quick 2)."),
+    horizon: int = typer.Option(
+        0, "--horizon", help="Predicted frames per rollout (T). 0: 12 (quick 3)."
+    ),
+    rounds: int = typer.Option(
+        0, "--rounds", help="Interleaved rounds; every variant runs once a round. 0: 5 (quick 2)."
+    ),
+    error_episodes: int = typer.Option(
+        -1,
+        "--error-episodes",
+        help="Held-out episodes for error_increase_pct. -1: 256 (quick 8); 0 skips.",
+    ),
+    combined_precision: str = typer.Option(
+        "",
+        "--combined-precision",
+        help="Precision of the combined variants (default: int8 on CPU, bf16 on CUDA).",
+    ),
+    sparse_resolution: int = typer.Option(
+        -1,
+        "--sparse-resolution",
+        help="Side of the dense-vs-sparse comparison. -1: 128 (quick 64); 0 skips.",
+    ),
+    sparse_horizon: int = typer.Option(
+        0, "--sparse-horizon", help="Frames of the dense-vs-sparse rollout. 0: 12 (quick 2)."
+    ),
+    rss_horizons: str = typer.Option(
+        "12,96",
+        "--rss-horizons",
+        help="Horizons whose peak RSS is measured, each in a fresh process ('' skips).",
+    ),
+    quick: bool = typer.Option(False, "--quick", help="Small sizes: a run of seconds."),
+    skip: str = typer.Option("", "--skip", help="Comma-separated variant names to leave out."),
+    seed: int = typer.Option(0, "--seed", help="Held-out episode seed. 0: BENCH_SEED."),
     model_id: str = typer.Option("", "--model", help="Model id (default: the shipped one)."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
 ) -> None:
-    """World-model rollout speed pillars: KV cache, batching, sparse attention, int8/bf16."""
+    """World-model rollout speed pillars: KV cache, batching, sparse attention, int8/bf16.
+
+    Variants interleaved in rounds, each repeated (min and median); error over held-out
+    episodes; dense vs sparse at 128x128; peak RSS against horizon. Progress on stderr.
+    """
     import json
 
     import torch
 
-    from wmnet.bench.rollout import run_bench
+    from wmnet.bench.rollout import BENCH_SEED, run_bench
 
     if device not in ("auto", "cpu", "cuda"):
         raise typer.BadParameter("--device must be auto, cpu or cuda")
+    if combined_precision not in ("", "fp32", "bf16", "int8"):
+        raise typer.BadParameter("--combined-precision must be fp32, bf16 or int8")
+    try:
+        rss = tuple(int(h) for h in rss_horizons.split(",") if h.strip())
+    except ValueError as exc:
+        raise typer.BadParameter("--rss-horizons: comma-separated integers") from exc
     if threads:
         torch.set_num_threads(threads)
-    res = run_bench(
-        device=device,
-        resolution=resolution,
-        contexts=contexts,
-        context=context,
-        horizon=horizon,
-        model_id=model_id or None,
-    )
+    try:
+        res = run_bench(
+            device=device,
+            resolution=resolution,
+            contexts=contexts or None,
+            context=context or None,
+            horizon=horizon or None,
+            rounds=rounds or None,
+            error_episodes=None if error_episodes < 0 else error_episodes,
+            combined_precision=combined_precision or None,
+            sparse_resolution=None if sparse_resolution < 0 else sparse_resolution,
+            sparse_horizon=sparse_horizon or None,
+            rss_horizons=rss,
+            quick=quick,
+            skip=tuple(x.strip() for x in skip.split(",") if x.strip()),
+            seed=seed or BENCH_SEED,
+            model_id=model_id or None,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from exc
     if res["device"] == "cpu":
         res["cpu_model"] = _cpu_model()
     if json_out:
@@ -98,34 +153,65 @@ def rollout_bench(
 
     title = (
         f"rollout bench on {res.get('cpu_model') or res['device']} "
-        f"({res['threads']} threads), {resolution}x{resolution}, "
-        f"B={contexts}, context {context}, horizon {horizon}"
+        f"({res['threads']} threads), {res['resolution']}x{res['resolution']}, "
+        f"B={res['contexts']}, context {res['context']}, horizon {res['horizon']}, "
+        f"{res['rounds']} interleaved rounds"
     )
     table = Table(title=title)
     for col in (
         "variant",
-        "frames/s",
+        "frames/s (median)",
+        "frames/s (best)",
         "speedup",
-        "frame MSE",
+        "frame MSE (timed)",
         "error vs naive",
         "GFLOP/frame",
         "GFLOP/s",
         "MFU",
     ):
         table.add_column(col, justify="right")
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:+.2f}%"
+
     for v in res["variants"]:
         mfu = "-" if v["mfu"] is None else f"{100 * v['mfu']:.2f}%"
         table.add_row(
             v["name"],
             f"{v['frames_per_s']:.1f}",
-            f"{v['speedup']:.2f}x",
+            f"{v['frames_per_s_best']:.1f}",
+            "-" if v["speedup"] is None else f"{v['speedup']:.2f}x",
             f"{v['error_mse']:.5f}",
-            f"{v['error_increase_pct']:+.2f}%",
+            pct(v["error_increase_pct"]),
             f"{v['flops_per_frame'] / 1e9:.3f}",
             f"{v['achieved_flops'] / 1e9:.1f}",
             mfu,
         )
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    summary = Table(title="headline figures")
+    summary.add_column("figure")
+    summary.add_column("value", justify="right")
+    for key in (
+        "speedup",
+        "speedup_best",
+        "error_increase_pct",
+        "error_episodes",
+        "error_seed",
+        "error_mse_naive",
+        "error_mse_combined",
+        "sparse_resolution",
+        "sparse_speedup",
+        "sparse_speedup_128",
+        "peak_rss_mb_h12",
+        "peak_rss_mb_h96",
+        "peak_rss_ratio_96_12",
+    ):
+        val = res.get(key)
+        summary.add_row(
+            key, "-" if val is None else f"{val:.4g}" if isinstance(val, float) else str(val)
+        )
+    console.print(summary)
     if not res["trained_model"]:
         typer.echo("note: no trained checkpoint at this resolution; errors are not meaningful")
 
