@@ -73,13 +73,36 @@ def _lr(step: int, phase_start: int, phase_len: int, base: float) -> float:
     return base * 0.5 * (1 + math.cos(math.pi * (i - warm) / max(1, phase_len - warm)))
 
 
-def _batch(frames: torch.Tensor, actions: torch.Tensor, seq: int, n: int, gen: torch.Generator):
+def _batch(
+    frames: torch.Tensor,
+    actions: torch.Tensor,
+    seq: int,
+    n: int,
+    gen: torch.Generator,
+    latents: torch.Tensor | None = None,
+):
+    """``n`` random windows of ``seq`` frames: frames in [0, 1], actions, latents."""
     ep = torch.randint(0, frames.shape[0], (n,), generator=gen)
     start = torch.randint(0, frames.shape[1] - seq + 1, (n,), generator=gen)
     idx = start[:, None] + torch.arange(seq)[None, :]
     f = frames[ep[:, None], idx].float() / 255.0  # (n, seq, 3, H, W)
     a = actions[ep[:, None], idx.clamp(max=actions.shape[1] - 1)]
-    return f, a
+    z = None if latents is None else latents[ep[:, None], idx]
+    return f, a, z
+
+
+@torch.no_grad()
+def _encode_all(model: WorldModel, frames: torch.Tensor, dev: torch.device) -> torch.Tensor:
+    """Latents of every training frame, computed once.
+
+    The dynamics phase never updates the encoder, so encoding each batch again (as an
+    earlier version did) gave the same latents at several times the cost per step.
+    """
+    chunks = []
+    for i in range(0, frames.shape[0], 32):
+        f = frames[i : i + 32].to(dev).float() / 255.0
+        chunks.append(model.encode(f).cpu())
+    return torch.cat(chunks)
 
 
 def object_weighted_mse(pred: torch.Tensor, target: torch.Tensor, boost: float) -> torch.Tensor:
@@ -120,7 +143,9 @@ def train(
     ident = {k: v for k, v in asdict(cfg).items() if k != "device"}
     run_id = json.dumps([ident, model_cfg.to_json()], sort_keys=True)
     if state_path is not None and Path(state_path).is_file():
-        state = torch.load(state_path, map_location="cpu", weights_only=False)
+        # weights_only: a state file is data (tensors, numbers, strings), never code;
+        # unpickling arbitrary objects from a file on disk would run whatever it holds.
+        state = torch.load(state_path, map_location="cpu", weights_only=True)
         if state.get("run_id") != run_id:
             raise ValueError(f"{state_path} belongs to a different run (configs differ)")
         model.load_state_dict(state["model"])
@@ -145,6 +170,7 @@ def train(
         )
     frames = torch.from_numpy(eps.frames)
     actions = torch.from_numpy(eps.actions)
+    latents: torch.Tensor | None = None  # every frame encoded once the encoder is frozen
 
     def save(step: int) -> None:
         if state_path is None:
@@ -167,15 +193,15 @@ def train(
     for step in range(result.steps, cfg.total_steps):
         gen = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
         if step < cfg.ae_steps:
-            f, _ = _batch(frames, actions, 1, cfg.batch * 4, gen)
+            f, _, _ = _batch(frames, actions, 1, cfg.batch * 4, gen)
             x = f[:, 0].to(dev)
             loss = object_weighted_mse(model.ae(x), x, cfg.object_weight)
             opt, phase = opt_ae, (0, cfg.ae_steps)
         else:
-            f, a = _batch(frames, actions, cfg.seq_len, cfg.batch, gen)
-            f, a = f.to(dev), a.to(dev)
-            with torch.no_grad():
-                z = model.encode(f)
+            if latents is None:
+                latents = _encode_all(model, frames, dev)
+            f, a, z = _batch(frames, actions, cfg.seq_len, cfg.batch, gen, latents)
+            f, a, z = f.to(dev), a.to(dev), z.to(dev)
             noisy = z + cfg.latent_noise * torch.randn(z.shape, generator=gen).to(dev)
             sparse = bool(torch.rand((), generator=gen) < cfg.sparse_prob)
             pred = model.predict(noisy[:, :-1], a[:, :-1], sparse=sparse)

@@ -8,8 +8,10 @@ from wmnet.worldmodel.envs.ballworld import (
     N_ACTIONS,
     BallWorld,
     BallWorldConfig,
+    constant_velocity_positions,
     estimate_positions,
     make_ballworld_episodes,
+    render_positions,
 )
 
 
@@ -57,3 +59,24 @@ def test_atari_adapter_deterministic():
     assert a.frames.shape == (1, 9, 3, 32, 32) and a.frames.dtype == np.uint8
     assert a.frames.tobytes() == b.frames.tobytes()
     assert a.actions.max() < a.n_actions
+
+
+def test_constant_velocity_matches_a_frictionless_free_ball():
+    """With no friction, no pushes and one ball, the baseline *is* the simulator."""
+    cfg = BallWorldConfig(n_balls=1, friction=0.0, push=0.0, init_speed=0.06)
+    env = BallWorld(cfg, seed=3)
+    track = [env.positions_px()]
+    for _ in range(40):  # long enough to bounce off walls at this speed
+        env.step(0)
+        track.append(env.positions_px())
+    track = np.stack(track)
+    cv = constant_velocity_positions(track[0], track[1], 39, cfg)
+    assert np.abs(cv - track[2:]).max() < 1e-3
+    bounced = np.diff(np.sign(np.diff(track[:, 0, 0]))).any()
+    assert bounced or np.diff(np.sign(np.diff(track[:, 0, 1]))).any()
+
+
+def test_render_positions_is_the_environment_renderer():
+    env = BallWorld(BallWorldConfig(), seed=5)
+    env.step(2)
+    assert np.array_equal(render_positions(env.config, env.pos), env.render())

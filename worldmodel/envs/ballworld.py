@@ -9,6 +9,7 @@ machine (no threads, no BLAS in the loop).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +56,6 @@ class BallWorld:
         self.config = config
         self.rng = np.random.default_rng(seed)
         self.pos, self.vel = self._initial_state()
-        # Pixel-centre grid, reused by every render.
-        res = config.resolution
-        centres = (np.arange(res, dtype=np.float64) + 0.5) / res
-        self._gx, self._gy = np.meshgrid(centres, centres)
 
     def _initial_state(self) -> tuple[np.ndarray, np.ndarray]:
         cfg = self.config
@@ -117,18 +114,54 @@ class BallWorld:
 
     def render(self) -> np.ndarray:
         """uint8 ``(3, H, W)`` frame; soft (anti-aliased) disc edges help small resolutions."""
-        cfg = self.config
-        res = cfg.resolution
-        img = np.broadcast_to(BACKGROUND, (res, res, 3)).copy()
-        for i in range(cfg.n_balls):
-            dist = np.hypot(self._gx - self.pos[i, 0], self._gy - self.pos[i, 1])
-            cover = np.clip((cfg.radius - dist) * res + 0.5, 0.0, 1.0)[..., None]
-            img = img * (1 - cover) + BALL_COLOURS[i] * cover
-        return np.round(img).astype(np.uint8).transpose(2, 0, 1)
+        return render_positions(self.config, self.pos)
 
     def positions_px(self) -> np.ndarray:
         """Ground-truth ball centres in pixels ``(K, 2)``, x then y."""
         return (self.pos * self.config.resolution).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _pixel_centres(res: int) -> tuple[np.ndarray, np.ndarray]:
+    centres = (np.arange(res, dtype=np.float64) + 0.5) / res
+    return np.meshgrid(centres, centres)
+
+
+def render_positions(config: BallWorldConfig, pos: np.ndarray) -> np.ndarray:
+    """uint8 ``(3, H, W)`` frame of balls at ``pos`` (``(K, 2)``, box units, x then y)."""
+    res = config.resolution
+    gx, gy = _pixel_centres(res)
+    img = np.broadcast_to(BACKGROUND, (res, res, 3)).copy()
+    for i in range(config.n_balls):
+        dist = np.hypot(gx - pos[i, 0], gy - pos[i, 1])
+        cover = np.clip((config.radius - dist) * res + 0.5, 0.0, 1.0)[..., None]
+        img = img * (1 - cover) + BALL_COLOURS[i] * cover
+    return np.round(img).astype(np.uint8).transpose(2, 0, 1)
+
+
+def constant_velocity_positions(
+    prev_px: np.ndarray, last_px: np.ndarray, horizon: int, config: BallWorldConfig
+) -> np.ndarray:
+    """The physics baseline a customer could compute without a world model.
+
+    Each ball keeps the velocity seen between its last two observed positions
+    (``(..., K, 2)`` pixels) and bounces off the walls exactly as the simulator does;
+    it knows nothing of actions, friction or ball-ball collisions. Returns
+    ``(..., horizon, K, 2)`` positions in pixels.
+    """
+    res = config.resolution
+    r = config.radius
+    pos = last_px.astype(np.float64) / res
+    vel = (last_px.astype(np.float64) - prev_px.astype(np.float64)) / res
+    out = np.zeros((*pos.shape[:-2], horizon, *pos.shape[-2:]), dtype=np.float32)
+    for t in range(horizon):
+        pos = pos + vel
+        low, high = pos < r, pos > 1 - r
+        pos = np.where(low, 2 * r - pos, pos)
+        pos = np.where(high, 2 * (1 - r) - pos, pos)
+        vel = np.where(low | high, -vel, vel)
+        out[..., t, :, :] = pos * res
+    return out
 
 
 def make_ballworld_episodes(
