@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -145,7 +146,13 @@ def train(
     if state_path is not None and Path(state_path).is_file():
         # weights_only: a state file is data (tensors, numbers, strings), never code;
         # unpickling arbitrary objects from a file on disk would run whatever it holds.
-        state = torch.load(state_path, map_location="cpu", weights_only=True)
+        try:
+            state = torch.load(state_path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise ValueError(
+                f"{state_path} is not a training state this version wrote (it holds objects "
+                f"other than tensors and plain data; refused to unpickle them): {error}"
+            ) from None
         if state.get("run_id") != run_id:
             raise ValueError(f"{state_path} belongs to a different run (configs differ)")
         model.load_state_dict(state["model"])

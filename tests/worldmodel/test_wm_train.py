@@ -36,6 +36,26 @@ def test_resume_equals_uninterrupted(tmp_path):
         train(CFG, other, state_path=state)
 
 
+class _Payload:
+    """Unpickling this runs code: it creates a marker file."""
+
+    def __init__(self, marker: str) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_resume_refuses_a_state_file_that_would_run_code(tmp_path):
+    tc = TrainConfig(n_episodes=2, episode_len=4, seq_len=3, batch=2, ae_steps=1, dyn_steps=1)
+    state = tmp_path / "state.pt"
+    marker = tmp_path / "ran"
+    torch.save({"run_id": "x", "model": _Payload(str(marker))}, state)
+    with pytest.raises(ValueError, match="refused to unpickle"):
+        train(CFG, tc, state_path=state)
+    assert not marker.exists()
+
+
 @pytest.mark.slow
 def test_tiny_model_loss_falls():
     # Autoencoder phase only at 16x16 (the dynamics phase needs a good autoencoder
