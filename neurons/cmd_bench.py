@@ -265,6 +265,9 @@ def compress_bench(
     batch: int = typer.Option(4, "--batch", min=1, help="Windows per inner step."),
     density: float = typer.Option(60 / 4096, "--density", help="Top-k share per chunk."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    replicas: int = typer.Option(
+        3, "--replicas", min=1, help="Independent runs on different shards (loss: median)."
+    ),
 ) -> None:
     """Training-shard compression: bytes per sync and held-out loss vs dense DiLoCo."""
     import json
@@ -280,7 +283,13 @@ def compress_bench(
     if threads:
         torch.set_num_threads(threads)
     hyper = InnerHyper(inner_steps=inner_steps, batch=batch, seq_len=6, lr=1e-3, density=density)
-    res = run_compress_bench(workers=workers, rounds=rounds, hyper=hyper)
+    res = run_compress_bench(
+        workers=workers,
+        rounds=rounds,
+        hyper=hyper,
+        replicas=replicas,
+        progress=lambda line: typer.echo(line, err=True),
+    )
     res["cpu"] = _cpu_model()
     res["cores"] = os.cpu_count()
     if json_out:
