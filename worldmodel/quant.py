@@ -1,18 +1,35 @@
-"""Lower-precision copies of a world model: bf16 and int8 weight-only.
+"""Lower-precision copies of a world model: bf16, int8 weights, int8 matmuls.
 
 Only the transformer blocks change precision. The layers named in
 ``cfg.critical_layers`` (latent in/out projections, action embedding), the layer
 norms feeding the head and the autoencoder stay fp32: they sit on the path where a
 rounding error becomes a latent error that the rollout feeds back into itself.
 
-int8 is our own per-output-channel symmetric weight-only quantization
-(:class:`Int8Linear`) rather than torchao or ``torch.ao`` dynamic quantization, because:
-torchao is another dependency and mostly targets CUDA; ``torch.ao.quantization.
-quantize_dynamic`` runs on CPU only, quantizes activations too (more error), and on this
-AVX2-only 2-core CPU measured *no faster* than fp32 for our layer sizes (10.2 vs 9.6 ms
-for a 4-block MLP stack). Weight-only int8 is device-independent, keeps the fp32
-numerics of the activations (same determinism guarantees) and stores weights in 1/4 of
-the bytes, which is what matters for memory-bound small-batch GPU decoding.
+* ``bf16``: the blocks' weights and activations are bfloat16, so their matmuls (and
+  the attention) take bf16 inputs. On a CPU with AVX-512 BF16 or AMX
+  (:func:`capabilities`) oneDNN runs them natively; elsewhere torch emulates bf16.
+* ``int8`` (default): int8 weights, symmetric per output channel, multiplied in the
+  activations' dtype (``(x @ q^T) * scale``): 1/4 of the weight bytes, fp32
+  arithmetic. Within the protocol's int8 bound (``wmnet.protocol.tolerances``).
+* ``int8`` with ``int8_matmul=True``: activations are also quantized, symmetric per
+  token (one scale per row), and ``torch._int_mm`` multiplies int8 x int8 -> int32
+  (oneDNN; AVX-512 VNNI where present), rescaled to fp32. Per-token scales make a
+  row's result independent of what else is batched, and integer accumulation is
+  exact, so the bits do not depend on batch composition or thread count. Not the
+  default: on the shipped model its teacher-forced error exceeded the int8 bound
+  (max_abs 1.61e-2 vs 1.5e-2 over 32 rollouts x 64 steps). ``torch.ao`` dynamic
+  quantization was 10-30 % faster per layer at d_model >= 256 but uses one 7-bit
+  activation scale per *tensor* (a rollout's result would depend on its batch
+  mates) and is deprecated. Where ``_int_mm`` cannot run (CUDA below its shape
+  limits, other devices, a torch without it) the layer uses the weight-only product.
+
+Measured on a 2-core AMD EPYC with AVX-512 VNNI and BF16 (1 thread, CPU time, docs/
+worldmodel.md "Precision"): per layer, at 1,040+ tokens per call, int8 matmuls are
+mostly 1.1-2.3x (two of twelve samples below 1x) and bf16 1.1-3.6x faster than fp32
+at d_model 64, and 1.9-4.1x / 1.8-3.1x at d_model 256-512; at 65 tokens (one
+rollout) every low precision is slower (0.5-0.8x: fixed per-call costs). A whole
+rollout of the shipped d_model-64 model gains nothing (0.9-1.05x): the block linears
+are a small share of its time.
 """
 
 from __future__ import annotations
@@ -27,12 +44,39 @@ from wmnet.worldmodel.model import WorldModel
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "int8")
 
+_HAS_INT_MM = hasattr(torch, "_int_mm")
+
+
+def capabilities() -> dict[str, bool]:
+    """What this machine's CPU runs natively: ``bf16`` (AVX-512 BF16 / AMX, per
+    oneDNN) and ``int8`` (``torch._int_mm`` present; oneDNN uses VNNI when it can)."""
+    bf16 = bool(
+        torch.backends.mkldnn.is_available() and torch.ops.mkldnn._is_mkldnn_bf16_supported()
+    )
+    return {"bf16": bf16, "int8": _HAS_INT_MM}
+
+
+def _int_mm_ok(x: torch.Tensor, m: int, k: int, n: int) -> bool:
+    """Whether ``torch._int_mm`` can multiply ``(m, k) @ (k, n)`` on ``x``'s device."""
+    if not _HAS_INT_MM or m == 0:
+        return False
+    if x.device.type == "cpu":
+        return True
+    if x.device.type == "cuda":  # cuBLASLt int8 GEMM limits
+        return m > 16 and k % 8 == 0 and n % 8 == 0
+    return False
+
 
 class Int8Linear(nn.Module):
-    """``y = (x @ q^T) * scale + bias`` with ``q`` int8 per output channel."""
+    """``y = (xq @ q^T) * (sx * sw) + bias`` in int8 x int8 -> int32.
 
-    def __init__(self, linear: nn.Linear) -> None:
+    ``q``: int8 weight, symmetric per output channel (scale ``sw``); ``xq``: the input
+    quantized to int8 per token (scale ``sx``, one per row) at every call.
+    """
+
+    def __init__(self, linear: nn.Linear, *, int8_matmul: bool = True) -> None:
         super().__init__()
+        self.int8_matmul = int8_matmul
         w = linear.weight.detach().float()
         scale = w.abs().amax(dim=1).clamp_min(1e-12) / 127.0
         self.register_buffer(
@@ -44,6 +88,25 @@ class Int8Linear(nn.Module):
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lead = x.shape[:-1]
+        x2 = x.reshape(-1, self.in_features)
+        if not self.int8_matmul or not _int_mm_ok(
+            x2, x2.shape[0], self.in_features, self.out_features
+        ):
+            return self._weight_only(x)
+        x2 = x2.float()
+        amax = x2.abs().amax(dim=1, keepdim=True).clamp_min_(1e-12)
+        # |x| <= amax, so x * 127 / amax rounds into [-127, 127]: no clamp needed.
+        xq = (x2 * (127.0 / amax)).round_().to(torch.int8)
+        acc = torch._int_mm(xq, self.qweight.t())  # int32, exact
+        # In-place, one broadcast at a time: torch.addcmul with two broadcast operands
+        # measured ~20x slower than these three passes.
+        y = acc.float().mul_(amax / 127.0).mul_(self.scale)
+        if self.bias is not None:
+            y.add_(self.bias)
+        return y.view(*lead, self.out_features).to(x.dtype)
+
+    def _weight_only(self, x: torch.Tensor) -> torch.Tensor:
         # The int8 -> float conversion is of the (small) weight, not the activations;
         # scaling after the matmul is exact algebra and saves a weight-sized multiply.
         y = F.linear(x, self.qweight.to(x.dtype)) * self.scale.to(x.dtype)
@@ -54,8 +117,14 @@ def _quantizable(name: str, module: nn.Module, critical: tuple[str, ...]) -> boo
     return isinstance(module, nn.Linear) and not any(c in name.split(".") for c in critical)
 
 
-def quantize(model: WorldModel, precision: str) -> WorldModel:
-    """A copy of ``model`` whose transformer blocks run at ``precision``."""
+def quantize(model: WorldModel, precision: str, *, int8_matmul: bool = False) -> WorldModel:
+    """A copy of ``model`` whose transformer blocks run at ``precision``.
+
+    ``int8_matmul`` (int8 only): quantize activations per token and multiply in
+    int8 (:class:`Int8Linear`); off by default because on the shipped model its
+    teacher-forced error exceeds the protocol's int8 bound (``wmnet.protocol.
+    tolerances``; see the module docstring). Off: int8 weights, fp32 arithmetic.
+    """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     out = copy.deepcopy(model)
@@ -72,7 +141,7 @@ def quantize(model: WorldModel, precision: str) -> WorldModel:
         for child_name, child in list(module.named_children()):
             full = f"{name}.{child_name}" if name else child_name
             if _quantizable(full, child, critical):
-                setattr(module, child_name, Int8Linear(child))
+                setattr(module, child_name, Int8Linear(child, int8_matmul=int8_matmul))
     return out
 
 
