@@ -18,7 +18,7 @@ rounding error becomes a latent error that the rollout feeds back into itself.
   exact, so the bits do not depend on batch composition or thread count. Not the
   default: on the shipped model its teacher-forced error exceeded the int8 bound
   (max_abs 1.61e-2 vs 1.5e-2 over 32 rollouts x 64 steps). ``torch.ao`` dynamic
-  quantization was 10-30 % faster per layer at d_model >= 256 but uses one 7-bit
+  quantization was 10-40 % faster per layer at d_model >= 256 but uses one 7-bit
   activation scale per *tensor* (a rollout's result would depend on its batch
   mates) and is deprecated. Where ``_int_mm`` cannot run (CUDA below its shape
   limits, other devices, a torch without it) the layer uses the weight-only product.
