@@ -1,7 +1,9 @@
 """The rollout API shared by miners (who sell rollouts) and validators (who check them).
 
 * :func:`rollout` — batched: B contexts x T actions -> predicted latents, decoded
-  frames and one digest per (context, step).
+  frames and one digest per (context, step). Each step is digested, decoded and turned
+  into uint8 as it is produced, so peak memory does not grow with T (sparse pattern:
+  the KV cache is bounded by the window too).
 * :func:`step` — recompute one step, z_{t+1}, from a given latent history z_0..z_t
   and actions a_0..a_t. Validators call it with the *miner's own* previous latents
   (teacher forcing), so an honest miner's small numeric drift never compounds.
@@ -57,7 +59,8 @@ class RolloutOptions:
     kv_cache: bool = True
     sparse: bool = True
     decode: bool = True
-    backend: str = "auto"  # "auto" | "sdpa" | "sdpa-masked" | "flex" (attention.attend)
+    # attention.BACKENDS: "auto" | "sdpa" | "gather" | "sdpa-banded" | "sdpa-masked" | "flex"
+    backend: str = "auto"
 
 
 @dataclass
@@ -107,14 +110,13 @@ def rollout(
     all_acts = torch.cat([ctx_acts, acts], dim=1)  # action at frame i = all_acts[:, i]
 
     z_ctx = model.encode(frames)
-    preds: list[torch.Tensor] = []
+    out = _StreamedOutput(model, b, t_steps, decode=opts.decode)
     if opts.kv_cache:
         cache = KVCache()
-        out = model.predict(
+        z = model.predict(
             z_ctx, all_acts[:, :c], sparse=opts.sparse, cache=cache, backend=opts.backend
-        )
-        z = out[:, -1]
-        preds.append(z)
+        )[:, -1]
+        out.add(0, z)
         for j in range(1, t_steps):
             z = model.predict(
                 z[:, None],
@@ -123,21 +125,49 @@ def rollout(
                 cache=cache,
                 backend=opts.backend,
             )[:, 0]
-            preds.append(z)
+            out.add(j, z)
     else:
         history = z_ctx
         for j in range(t_steps):
             z = _recompute_next(model, history, all_acts[:, : c + j], opts.sparse, opts.backend)
-            preds.append(z)
+            out.add(j, z)
             history = torch.cat([history, z[:, None]], dim=1)
-    latents = torch.stack(preds, dim=1)
-    decoded = to_uint8(model.decode(latents)).cpu() if opts.decode else None
     return RolloutResult(
         context_latents=z_ctx.float().cpu(),
-        latents=latents.float().cpu(),
-        frames=decoded,
-        digests=digests(latents),
+        latents=out.latents,
+        frames=out.frames,
+        digests=out.digests,
     )
+
+
+class _StreamedOutput:
+    """A rollout's outputs, filled step by step as each step's latents are produced.
+
+    Each step is digested, decoded and turned into uint8 right away, so a rollout holds
+    only its latents and uint8 frames: peak memory does not grow with the horizon (it
+    grew with it when every frame was decoded at once at the end, the decoder's float
+    activations for all T frames alive together). Decoding one step at a time gives the
+    same frames: the decoder treats every frame on its own.
+    """
+
+    def __init__(self, model: WorldModel, b: int, t_steps: int, *, decode: bool) -> None:
+        cfg = model.cfg
+        self.model = model
+        self.latents = torch.empty(b, t_steps, cfg.latent_channels, cfg.grid, cfg.grid)
+        self.frames = (
+            torch.empty(b, t_steps, 3, cfg.resolution, cfg.resolution, dtype=torch.uint8)
+            if decode
+            else None
+        )
+        self.digests: list[list[str]] = [[""] * t_steps for _ in range(b)]
+
+    def add(self, j: int, z: torch.Tensor) -> None:
+        """Step ``j``'s latents ``(B, c, g, g)``."""
+        self.latents[:, j] = z.float().cpu()
+        for i, row in enumerate(self.digests):
+            row[j] = latent_digest(z[i])
+        if self.frames is not None:
+            self.frames[:, j] = to_uint8(self.model.decode(z[:, None]))[:, 0].cpu()
 
 
 def _recompute_next(
