@@ -19,6 +19,7 @@ NAMES = [
     "+batching",
     "+sparse",
     "+int8",
+    "+int8_matmul",
     "+bf16",
     "combined-dense",
     "combined",
@@ -133,7 +134,7 @@ def test_bench_cli_json(one_thread):
         "--rss-horizons",
         "",
         "--skip",
-        "+batching,+sparse,+int8,+bf16,combined-dense",
+        "+batching,+sparse,+int8,+int8_matmul,+bf16,combined-dense",
     ]
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
