@@ -19,6 +19,16 @@ pytestmark = [
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
 ]
 
+
+def _terminal_sigint() -> None:
+    """Ctrl-C as a terminal delivers it, whatever the test runner inherited.
+
+    A shell starts background jobs with SIGINT ignored, and Python keeps an inherited
+    SIG_IGN (nohup semantics), so under ``cmd &`` the child would never see the signal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 WMNET = [sys.executable, "-m", "wmnet.neurons.cli"]
 
 
@@ -93,6 +103,7 @@ def test_ctrl_c_mid_run_leaves_no_process_behind(tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_terminal_sigint,
     )
     pids: set[int] = set()
     try:

@@ -38,6 +38,15 @@ DRIVER = textwrap.dedent(
 )
 
 
+def _terminal_sigint() -> None:
+    """Ctrl-C as a terminal delivers it, whatever the test runner inherited.
+
+    A shell starts background jobs with SIGINT ignored, and Python keeps an inherited
+    SIG_IGN (nohup semantics), so under ``cmd &`` the child would never see the signal.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -50,7 +59,10 @@ def _alive(pid: int) -> bool:
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_no_child_survives_the_owner(tmp_path: Path, sig: signal.Signals) -> None:
     driver = subprocess.Popen(
-        [sys.executable, "-c", DRIVER, str(tmp_path)], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", DRIVER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_terminal_sigint,
     )
     try:
         pids = [int(p) for p in driver.stdout.readline().split()]
