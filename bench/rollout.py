@@ -168,21 +168,9 @@ def _random_at(base, resolution: int, device: str):
 
 def _rollout_all(model, eps, context: int, n: int, batch: int, opts):
     """Roll out episodes 0..n-1 in batches of ``batch``: (frames uint8, latents)."""
-    from wmnet.worldmodel.rollout import rollout
+    from wmnet.worldmodel.rollout import rollout_episodes
 
-    frames, latents = [], []
-    for i in range(0, n, batch):
-        sl = slice(i, min(n, i + batch))
-        r = rollout(
-            model,
-            eps.frames[sl, :context],
-            eps.actions[sl, : context - 1],
-            eps.actions[sl, context - 1 :],
-            opts,
-        )
-        frames.append(r.frames)
-        latents.append(r.latents)
-    return torch.cat(frames).numpy(), torch.cat(latents)
+    return rollout_episodes(model, eps, context, opts, batch=batch, n=n)
 
 
 def _mse_per_step(pred_u8: np.ndarray, truth01: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ import numpy as np
 
 from wmnet.worldmodel.data import HELDOUT_SEED_OFFSET, make_episodes
 from wmnet.worldmodel.model import WorldModel
-from wmnet.worldmodel.rollout import RolloutOptions, rollout, to_uint8
+from wmnet.worldmodel.rollout import RolloutOptions, rollout_episodes, to_uint8
 
 
 @dataclass
@@ -121,18 +121,7 @@ def evaluate(
         raise ValueError("context, horizon and n_episodes must be >= 1")
     eps = make_episodes(cfg.env, n_episodes, context + horizon - 1, seed, cfg.resolution)
     truth = eps.frames[:, context:].astype(np.float64) / 255.0  # (N, T, 3, H, W)
-    preds = []
-    for i in range(0, n_episodes, batch):
-        sl = slice(i, i + batch)
-        res = rollout(
-            model,
-            eps.frames[sl, :context],
-            eps.actions[sl, : context - 1],
-            eps.actions[sl, context - 1 :],
-            options,
-        )
-        preds.append(res.frames.numpy())
-    pred_u8 = np.concatenate(preds)
+    pred_u8, _ = rollout_episodes(model, eps, context, options, batch=batch)
     pred = pred_u8.astype(np.float64) / 255.0
     last = eps.frames[:, context - 1 : context].astype(np.float64) / 255.0
     mse = ((pred - truth) ** 2).mean(axis=(0, 2, 3, 4))

@@ -28,6 +28,7 @@ import torch
 from wmnet.protocol import digest as wire_digest
 from wmnet.protocol.spec import DIGEST_BITS, DIGEST_VERSION
 from wmnet.worldmodel.dynamics import KVCache
+from wmnet.worldmodel.envs.episodes import Episodes
 from wmnet.worldmodel.model import WorldModel, as_tensor
 
 __all__ = ["DIGEST_BITS", "DIGEST_VERSION", "latent_digest", "rollout", "step"]
@@ -204,3 +205,34 @@ def step(
     acts = model.check_actions(actions, tuple(z.shape[:2]))
     nxt = _recompute_next(model, z, acts, sparse, backend)
     return StepResult(latent=nxt.float().cpu(), digests=[latent_digest(x) for x in nxt])
+
+
+def rollout_episodes(
+    model: WorldModel,
+    episodes: Episodes,
+    context: int,
+    options: RolloutOptions | None = None,
+    *,
+    batch: int = 16,
+    n: int | None = None,
+) -> tuple[np.ndarray, torch.Tensor]:
+    """Roll out the first ``n`` (default: all) episodes from their first ``context``
+    frames under their own later actions, ``batch`` at a time.
+
+    Returns the predicted frames (uint8 ``(n, T, 3, H, W)``, numpy) and latents
+    (``(n, T, c, g, g)``), ``T = episodes.length - context + 1``.
+    """
+    n = episodes.frames.shape[0] if n is None else n
+    frames, latents = [], []
+    for i in range(0, n, batch):
+        sl = slice(i, min(n, i + batch))
+        res = rollout(
+            model,
+            episodes.frames[sl, :context],
+            episodes.actions[sl, : context - 1],
+            episodes.actions[sl, context - 1 :],
+            options,
+        )
+        frames.append(res.frames)
+        latents.append(res.latents)
+    return torch.cat(frames).numpy(), torch.cat(latents)
