@@ -14,6 +14,17 @@ from torch import nn
 from wmnet.worldmodel.config import ModelConfig
 
 
+def _conv_layout(x: torch.Tensor) -> torch.Tensor:
+    """Channels-last activations on CPU: torch's CPU convolutions run these layers about
+    1.4-2x faster in that layout than in NCHW (measured at batch 1 and 16: decoder 5.4 vs
+    7.3-13.9 ms for 16 frames, encoder 12 vs 20 ms for 64), the same values to float
+    rounding. Left as is elsewhere (CUDA picks its own kernels).
+    """
+    if x.device.type != "cpu" or x.dim() != 4:
+        return x
+    return x.contiguous(memory_format=torch.channels_last)
+
+
 class Encoder(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
@@ -26,7 +37,7 @@ class Encoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, 3, H, W)`` floats in [0, 1] -> ``(N, c, h, w)`` in [-1, 1]."""
-        return torch.tanh(self.net(x * 2.0 - 1.0))
+        return torch.tanh(self.net(_conv_layout(x * 2.0 - 1.0))).contiguous()
 
 
 class Decoder(nn.Module):
@@ -42,7 +53,7 @@ class Decoder(nn.Module):
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         """``(N, c, h, w)`` -> ``(N, 3, H, W)`` floats in [0, 1]."""
-        return torch.sigmoid(self.net(z))
+        return torch.sigmoid(self.net(_conv_layout(z))).contiguous()
 
 
 class AutoEncoder(nn.Module):
