@@ -16,10 +16,11 @@ Per round:
    difficulty compare); ``advantage = gain_assigned - gain_random``;
 3. copy check (:func:`find_copies`): updates whose kept positions overlap by at least
    ``copy_overlap`` form a group; the earliest answer is taken as the author (a copy
-   can only be sent once the original exists), and among answers equally early the
-   member whose *own* assigned data the update helps most (a copy was trained on
-   someone else's shard; measured, that fit alone is about as noisy as the honest
-   signal at this shard size); the rest are flagged and score 0;
+   can only be sent once the original exists; it can still reach the validator first
+   when the author's answer is slow, a known weakness: docs/training.md), and among
+   answers equally early the member whose *own* assigned data the update helps most
+   (a copy was trained on someone else's shard; measured, that fit alone is about as
+   noisy as the honest signal at this shard size); the rest are flagged and score 0;
 4. raw score: ``advantage`` when ``gain_assigned > min_gain`` and ``advantage >
    min_advantage``, else 0 (a zero or tiny update stays under the floor; a harmful
    one is negative); late, missing or malformed updates never get here and score 0;
