@@ -24,12 +24,10 @@ model, in percent; and the time to train, encode and decode one update.
 
 from __future__ import annotations
 
-import copy
 import statistics
 import time
 from collections.abc import Callable
 
-import numpy as np
 import torch
 
 from wmnet.protocol.shard import InnerHyper, ShardData
@@ -40,12 +38,6 @@ from wmnet.training.inner import encode, eval_loss, inner_train
 from wmnet.worldmodel.checkpoint import load_default
 from wmnet.worldmodel.data import HELDOUT_SEED_OFFSET
 from wmnet.worldmodel.model import WorldModel
-
-
-def _with(base: WorldModel, theta: np.ndarray) -> WorldModel:
-    model = copy.deepcopy(base)
-    params.assign(model, theta)
-    return model.eval()
 
 
 def _replica(
@@ -74,7 +66,7 @@ def _replica(
     curve: dict[str, list[float]] = {arm: [] for arm in arms}
     for r in range(rounds):
         for arm in arms:
-            model = _with(shipped, arms[arm])
+            model = params.with_weights(shipped, arms[arm])
             deltas = []
             for w in range(workers):
                 shard = shards.assign(f"{prefix}-{r}", f"worker-{w}", n_episodes, episode_len)
@@ -93,7 +85,8 @@ def _replica(
                 timings["sizes"].append(len(blob))
                 deltas.append(decoded)
             arms[arm] = outer[arm].step(arms[arm], deltas)
-            curve[arm].append(eval_loss(_with(shipped, arms[arm]), heldout, hyper.seq_len))
+            model = params.with_weights(shipped, arms[arm])
+            curve[arm].append(eval_loss(model, heldout, hyper.seq_len))
     return curve
 
 

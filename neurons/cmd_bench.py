@@ -19,6 +19,34 @@ def _cpu_model() -> str:
     return ""
 
 
+def _machine(res: dict) -> dict:
+    """Stamp the figures with the machine they ran on (cpu model, core count)."""
+    import os
+
+    res["cpu"] = _cpu_model()
+    res["cores"] = os.cpu_count()
+    return res
+
+
+def _print_figures(res: dict, title: str, as_json: bool, *, float_fmt: str = "") -> None:
+    """One JSON object with ``--json``, else a two-column table of every figure."""
+    if as_json:
+        import json
+
+        typer.echo(json.dumps(res))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for key, value in res.items():
+        shown = format(value, float_fmt) if float_fmt and isinstance(value, float) else str(value)
+        table.add_row(key, shown)
+    Console().print(table)
+
+
 @app.command("epoch")
 def epoch(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -29,7 +57,6 @@ def epoch(
     ),
 ) -> None:
     """Time one epoch (localnet/yuma.py), Yuma3 and pre-Yuma3, against a loop reference."""
-    import json
     import os
     import platform
 
@@ -40,18 +67,7 @@ def epoch(
     result.update(bench_clock(neurons=uids))
     result["cpu"] = _cpu_model() or platform.processor() or platform.machine()
     result["cores"] = os.cpu_count()
-    if json_out:
-        typer.echo(json.dumps(result))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="Yuma epoch (epoch_ms: Yuma3; epoch_ms_yuma2: Yuma3On off)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+    _print_figures(result, "Yuma epoch (epoch_ms: Yuma3; epoch_ms_yuma2: Yuma3On off)", json_out)
 
 
 @app.command("rollout")
@@ -226,8 +242,6 @@ def serve_bench(
     device: str = typer.Option("cpu", "--device", help="auto, cpu or cuda."),
 ) -> None:
     """Authenticated rollouts/s, latency and the auth gate's share through a real miner."""
-    import json
-    import os
 
     from wmnet.bench.serve import bench_serve
 
@@ -240,20 +254,8 @@ def serve_bench(
         max_batch=max_batch,
         device=device,
     )
-    res["cpu"] = _cpu_model()
-    res["cores"] = os.cpu_count()
-    if json_out:
-        typer.echo(json.dumps(res))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="miner serve (btauth/1-signed rollouts over loopback HTTP)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in res.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+    title = "miner serve (btauth/1-signed rollouts over loopback HTTP)"
+    _print_figures(_machine(res), title, json_out)
 
 
 @app.command("compress")
@@ -270,8 +272,6 @@ def compress_bench(
     ),
 ) -> None:
     """Training-shard compression: bytes per sync and held-out loss vs dense DiLoCo."""
-    import json
-    import os
 
     import torch
 
@@ -290,20 +290,8 @@ def compress_bench(
         replicas=replicas,
         progress=lambda line: typer.echo(line, err=True),
     )
-    res["cpu"] = _cpu_model()
-    res["cores"] = os.cpu_count()
-    if json_out:
-        typer.echo(json.dumps(res))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="training-shard compression (SparseLoCo format vs dense DiLoCo)")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in res.items():
-        table.add_row(key, f"{value:.6g}" if isinstance(value, float) else str(value))
-    Console().print(table)
+    title = "training-shard compression (SparseLoCo format vs dense DiLoCo)"
+    _print_figures(_machine(res), title, json_out, float_fmt=".6g")
 
 
 @app.command("ledger")
@@ -320,26 +308,11 @@ def ledger_bench(
     repeats: int = typer.Option(3, "--repeats", min=1, help="Timed runs of each step."),
 ) -> None:
     """Ledger ingestion events/s and report latency over a million usage rows."""
-    import json
-    import os
 
     from wmnet.bench.ledger import bench_ledger
 
     res = bench_ledger(db, events=events, rows=rows, repeats=repeats)
-    res["cpu"] = _cpu_model()
-    res["cores"] = os.cpu_count()
-    if json_out:
-        typer.echo(json.dumps(res))
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=f"ledger bench ({res['backend']})")
-    table.add_column("figure")
-    table.add_column("value", justify="right")
-    for key, value in res.items():
-        table.add_row(key, str(value))
-    Console().print(table)
+    _print_figures(_machine(res), f"ledger bench ({res['backend']})", json_out)
 
 
 @app.command("verify")

@@ -8,6 +8,8 @@ shard loss works in, so moving it would silently change what all of them mean.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import torch
 
@@ -43,3 +45,10 @@ def assign(model: WorldModel, vector: np.ndarray) -> None:
             n = p.numel()
             p.copy_(flat[offset : offset + n].view_as(p).to(p.device, p.dtype))
             offset += n
+
+
+def with_weights(base: WorldModel, vector: np.ndarray) -> WorldModel:
+    """A copy of ``base`` (eval mode) holding ``vector``; ``base`` is untouched."""
+    model = copy.deepcopy(base)
+    assign(model, vector)
+    return model.eval()

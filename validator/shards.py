@@ -26,7 +26,6 @@ checkpoint (kept in its state file) with zero momentum.
 from __future__ import annotations
 
 import asyncio
-import copy
 import logging
 import secrets
 import time
@@ -317,7 +316,7 @@ class ShardRounds:
         after = before
         if chosen:
             theta = self.outer.step(params.flatten(base), [updates[i].dense() for i in chosen])
-            head = _copy_with(base, theta)
+            head = params.with_weights(base, theta)
             self.head_id = checkpoints.publish(self.store, head)
             self.store.set_ref(HEAD_REF, self.head_id)
             self.head = head
@@ -349,12 +348,6 @@ class ShardRounds:
             after,
         )
         return report
-
-
-def _copy_with(base: WorldModel, theta: np.ndarray) -> WorldModel:
-    model = copy.deepcopy(base)
-    params.assign(model, theta)
-    return model.eval()
 
 
 def record_round(
