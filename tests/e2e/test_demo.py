@@ -14,19 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.neurons.procs import alive, terminal_sigint
+
 pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc"),
 ]
-
-
-def _terminal_sigint() -> None:
-    """Ctrl-C as a terminal delivers it, whatever the test runner inherited.
-
-    A shell starts background jobs with SIGINT ignored, and Python keeps an inherited
-    SIG_IGN (nohup semantics), so under ``cmd &`` the child would never see the signal.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 WMNET = [sys.executable, "-m", "wmnet.neurons.cli"]
@@ -69,14 +62,6 @@ def test_short_demo_reports_both_workloads_and_the_cheater_at_zero(tmp_path):
     assert all(Path(p).stat().st_size > 0 for p in report["plots"])
 
 
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"  # a zombie holds nothing; nobody may reap it inside a container
-
-
 def _descendants(root: int) -> set[int]:
     """Every live process below ``root`` (children by PPID, transitively)."""
     parents: dict[int, int] = {}
@@ -91,7 +76,7 @@ def _descendants(root: int) -> set[int]:
     while frontier:
         frontier = {pid for pid, parent in parents.items() if parent in frontier} - found
         found |= frontier
-    return {pid for pid in found if _alive(pid)}
+    return {pid for pid in found if alive(pid)}
 
 
 def test_ctrl_c_mid_run_leaves_no_process_behind(tmp_path):
@@ -103,7 +88,7 @@ def test_ctrl_c_mid_run_leaves_no_process_behind(tmp_path):
         stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
-        preexec_fn=_terminal_sigint,
+        preexec_fn=terminal_sigint,
     )
     pids: set[int] = set()
     try:
@@ -122,12 +107,12 @@ def test_ctrl_c_mid_run_leaves_no_process_behind(tmp_path):
         text = (tmp_path / "demo.log").read_text()
         assert "interrupted" in text and "Traceback" not in text, text[-4000:]
         deadline = time.monotonic() + 10
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        while any(alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not [p for p in pids if _alive(p)], "left behind after Ctrl-C"
+        assert not [p for p in pids if alive(p)], "left behind after Ctrl-C"
     finally:
         demo.kill()
         log.close()
         for pid in pids:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.neurons.procs import alive, terminal_sigint
+
 # The driver starts two children; the second starts a grandchild of its own (as a server
 # with workers would). It prints every pid, then waits to be stopped.
 DRIVER = textwrap.dedent(
@@ -38,23 +40,6 @@ DRIVER = textwrap.dedent(
 )
 
 
-def _terminal_sigint() -> None:
-    """Ctrl-C as a terminal delivers it, whatever the test runner inherited.
-
-    A shell starts background jobs with SIGINT ignored, and Python keeps an inherited
-    SIG_IGN (nohup semantics), so under ``cmd &`` the child would never see the signal.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (FileNotFoundError, IndexError):
-        return False
-    return state != "Z"  # a zombie holds nothing; nobody may reap it inside a container
-
-
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
 def test_no_child_survives_the_owner(tmp_path: Path, sig: signal.Signals) -> None:
@@ -62,23 +47,23 @@ def test_no_child_survives_the_owner(tmp_path: Path, sig: signal.Signals) -> Non
         [sys.executable, "-c", DRIVER, str(tmp_path)],
         stdout=subprocess.PIPE,
         text=True,
-        preexec_fn=_terminal_sigint,
+        preexec_fn=terminal_sigint,
     )
     try:
         pids = [int(p) for p in driver.stdout.readline().split()]
-        assert len(pids) == 3 and all(_alive(p) for p in pids)
+        assert len(pids) == 3 and all(alive(p) for p in pids)
         os.kill(driver.pid, sig)
         driver.wait(timeout=20)
         deadline = time.monotonic() + 10
-        while any(_alive(p) for p in pids[:2]) and time.monotonic() < deadline:
+        while any(alive(p) for p in pids[:2]) and time.monotonic() < deadline:
             time.sleep(0.1)
         # SIGKILL runs no code in the owner: only the kernel's parent-death signal acts,
         # and it reaches direct children only (the grandchild is the child's to stop).
         watched = pids[:2] if sig == signal.SIGKILL else pids
-        left = [p for p in watched if _alive(p)]
+        left = [p for p in watched if alive(p)]
         assert not left, f"left behind after {sig.name}: {left}"
     finally:
         driver.kill()
         for pid in pids if "pids" in locals() else []:
-            if _alive(pid):
+            if alive(pid):
                 os.kill(pid, signal.SIGKILL)
