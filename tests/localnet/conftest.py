@@ -8,11 +8,18 @@ from dataclasses import dataclass
 import bittensor as bt
 import pytest
 
+from tests.localnet.epoch_paths import PATHS
 from wmnet.localnet.backend import InProcessBackend
 from wmnet.localnet.chain import Chain
 from wmnet.localnet.substrate import LocalnetSubstrate
 from wmnet.localnet.test_subnet import configure_for_tests
 from wmnet.neurons.wallets import DevWallet, load_wallet
+
+
+@pytest.fixture(params=PATHS)
+def kind(request: pytest.FixtureRequest) -> str:
+    """Each test asking for ``kind`` runs on both epoch paths (direct and on a chain)."""
+    return request.param
 
 
 @pytest.fixture

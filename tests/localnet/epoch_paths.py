@@ -34,6 +34,7 @@ from typing import Any
 
 import bittensor as bt
 import numpy as np
+import pytest
 
 from wmnet.localnet.backend import InProcessBackend
 from wmnet.localnet.calls.weights import max_upscale
@@ -44,6 +45,14 @@ from wmnet.localnet.substrate import LocalnetSubstrate
 from wmnet.localnet.yuma import EpochInput, YumaParams, run_epoch
 
 PATHS = ("direct", "chain")
+SHARE = 1e-8  # absolute tolerance on an emission share
+
+
+def shares(values: list[float]) -> list[object]:
+    """``values`` as approximate shares, for comparing with an epoch's output."""
+    return [pytest.approx(v, abs=SHARE) for v in values]
+
+
 # Upstream's epoch(netuid, 1_000_000_000): the direct path pays this much, no owner cut.
 UPSTREAM_EMISSION = 1_000_000_000
 

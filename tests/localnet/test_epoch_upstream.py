@@ -15,19 +15,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.localnet.epoch_paths import PATHS, DirectPath, Hyper, open_path
+from tests.localnet.epoch_paths import PATHS, SHARE, DirectPath, Hyper, open_path, shares
 from wmnet.localnet.params import U16_MAX
-
-SHARE = 1e-8
-
-
-@pytest.fixture(params=PATHS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-def shares(values: list[float]) -> list[object]:
-    return [pytest.approx(v, abs=SHARE) for v in values]
 
 
 async def test_1_graph(kind: str) -> None:

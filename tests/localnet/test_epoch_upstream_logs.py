@@ -9,21 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.localnet.epoch_paths import PATHS, Hyper, open_path
+from tests.localnet.epoch_paths import Hyper, open_path, shares
 from wmnet.localnet.params import U16_MAX
 from wmnet.localnet.payout import EpochPayout, pay_epoch
 from wmnet.localnet.yuma import EpochInput, EpochOutput, YumaParams, run_epoch
-
-SHARE = 1e-8
-
-
-@pytest.fixture(params=PATHS)
-def kind(request: pytest.FixtureRequest) -> str:
-    return request.param
-
-
-def shares(values: list[float]) -> list[object]:
-    return [pytest.approx(v, abs=SHARE) for v in values]
 
 
 def logged_epoch(
