@@ -50,12 +50,7 @@ class Latents:
 @torch.no_grad()
 def encode(model: WorldModel, episodes: Episodes, batch: int = 64) -> Latents:
     """Encode every frame of ``episodes`` with the model's (frozen) autoencoder."""
-    frames = torch.from_numpy(episodes.frames)
-    parts = []
-    for i in range(0, frames.shape[0], batch):
-        f = frames[i : i + batch].to(model.device, torch.float32) / 255.0
-        parts.append(model.encode(f))
-    z = torch.cat(parts)
+    z = model.encode_episodes(torch.from_numpy(episodes.frames), batch)
     return Latents(z, torch.from_numpy(episodes.actions).to(model.device))
 
 

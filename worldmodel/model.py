@@ -89,6 +89,15 @@ class WorldModel(nn.Module):
         b, t = frames01.shape[:2]
         return self.ae.encoder(frames01.flatten(0, 1)).unflatten(0, (b, t))
 
+    @torch.no_grad()
+    def encode_episodes(self, frames: torch.Tensor, batch: int = 64) -> torch.Tensor:
+        """uint8 ``(N, L, 3, H, W)`` -> latents ``(N, L, c, g, g)`` on the model's device,
+        ``batch`` episodes at a time and without autograd (the latents are data)."""
+        parts = []
+        for i in range(0, frames.shape[0], batch):
+            parts.append(self.encode(frames[i : i + batch].to(self.device, torch.float32) / 255.0))
+        return torch.cat(parts)
+
     def decode(self, z: torch.Tensor) -> torch.Tensor:
         """Latents ``(B, T, c, g, g)`` -> frames ``(B, T, 3, H, W)`` floats in [0, 1]."""
         b, t = z.shape[:2]

@@ -92,20 +92,6 @@ def _batch(
     return f, a, z
 
 
-@torch.no_grad()
-def _encode_all(model: WorldModel, frames: torch.Tensor, dev: torch.device) -> torch.Tensor:
-    """Latents of every training frame, computed once.
-
-    The dynamics phase never updates the encoder, so encoding each batch again (as an
-    earlier version did) gave the same latents at several times the cost per step.
-    """
-    chunks = []
-    for i in range(0, frames.shape[0], 32):
-        f = frames[i : i + 32].to(dev).float() / 255.0
-        chunks.append(model.encode(f).cpu())
-    return torch.cat(chunks)
-
-
 def object_weighted_mse(pred: torch.Tensor, target: torch.Tensor, boost: float) -> torch.Tensor:
     """Pixel MSE with pixels unlike the frame's background weighted ``1 + boost``.
 
@@ -206,7 +192,10 @@ def train(
             opt, phase = opt_ae, (0, cfg.ae_steps)
         else:
             if latents is None:
-                latents = _encode_all(model, frames, dev)
+                # The dynamics phase never updates the encoder: encode every frame once
+                # (encoding each batch again gave the same latents at several times the
+                # cost per step).
+                latents = model.encode_episodes(frames)
             f, a, z = _batch(frames, actions, cfg.seq_len, cfg.batch, gen, latents)
             f, a, z = f.to(dev), a.to(dev), z.to(dev)
             noisy = z + cfg.latent_noise * torch.randn(z.shape, generator=gen).to(dev)
