@@ -51,14 +51,7 @@ class _LayerKV:
             self.k, self.v, self.off, self.n = k, v, 0, k.shape[2]
             return k, v
         new = k.shape[2]
-        fits = (
-            self.k is not None
-            and self.k.shape[:2] == k.shape[:2]
-            and self.k.dtype == k.dtype
-            and self.k.device == k.device
-            and self.off + self.n + new <= self.k.shape[2]
-        )
-        if not fits:
+        if not (self._holds(k) and self.off + self.n + new <= self.k.shape[2]):
             self._regrow(k, v, need=self.n + new)
         assert self.k is not None and self.v is not None
         end = self.off + self.n
@@ -71,7 +64,7 @@ class _LayerKV:
         """Copy the valid region to the front of a buffer with room for ``need`` tokens."""
         old_k, old_v, off, n = self.k, self.v, self.off, self.n
         cap = 2 * need
-        if old_k is not None and old_k.shape[2] >= cap and old_k.dtype == k.dtype:
+        if self._holds(k) and old_k.shape[2] >= cap:
             new_k, new_v = old_k, old_v  # room enough: compact in place
         else:
             shape = (*k.shape[:2], cap, k.shape[3])
@@ -83,6 +76,16 @@ class _LayerKV:
             new_k[:, :, :n] = old_k[:, :, off : off + n].clone()
             new_v[:, :, :n] = old_v[:, :, off : off + n].clone()
         self.k, self.v, self.off = new_k, new_v, 0
+
+    def _holds(self, k: torch.Tensor) -> bool:
+        """Whether the buffer can take keys like ``k`` (same batch, heads, dtype, device)."""
+        return (
+            self.k is not None
+            and self.k.shape[:2] == k.shape[:2]
+            and self.k.shape[3] == k.shape[3]
+            and self.k.dtype == k.dtype
+            and self.k.device == k.device
+        )
 
     def keep_last(self, tokens: int) -> None:
         drop = max(0, self.n - tokens)
@@ -164,7 +167,7 @@ class Block(nn.Module):
         spec: MaskSpec,
         kv: _LayerKV | None,
         backend: str,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    ) -> torch.Tensor:
         b, n, d = x.shape
         hd = d // self.n_heads
         qkv = self.qkv(self.ln1(x)).view(b, n, 3, self.n_heads, hd).permute(2, 0, 3, 1, 4)
@@ -175,7 +178,7 @@ class Block(nn.Module):
         a = attend(q, k, v, cfg, spec, backend)
         x = x + self.proj(a.transpose(1, 2).reshape(b, n, d))
         x = x + self.fc2(self.act(self.fc1(self.ln2(x))))
-        return x, k, v
+        return x
 
 
 class Dynamics(nn.Module):
@@ -239,7 +242,7 @@ class Dynamics(nn.Module):
         x = self._tokens(z, actions).to(self.compute_dtype)
         for i, block in enumerate(self.blocks):
             kv = cache.layer(i) if cache is not None else None
-            x, _, _ = block(x, cos, sin, cfg, spec, kv, backend)
+            x = block(x, cos, sin, cfg, spec, kv, backend)
         if cache is not None:
             self._update_cache(cache, n_k, k_start, sparse)
         x = x.float().view(b, t, tpf, -1)[:, :, : cfg.grid * cfg.grid]
