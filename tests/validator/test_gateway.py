@@ -9,20 +9,17 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import bittensor as bt
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from tests.localnet.conftest import make_subnet
 from tests.localnet.served_thread import served_app
+from tests.validator.subnet import client_for, permitted_subnet
 from wmnet.ledger import models
 from wmnet.ledger.billing import Billing
 from wmnet.ledger.db import open_ledger
-from wmnet.localnet.backend import InProcessBackend
 from wmnet.localnet.chain import Chain
-from wmnet.localnet.substrate import LocalnetSubstrate
 from wmnet.miner.app import create_app
 from wmnet.miner.config import MinerConfig
 from wmnet.miner.engine import RolloutEngine
@@ -48,37 +45,19 @@ class World:
     cheat: MinerTarget
 
 
-def _client(chain: Chain) -> bt.Client:
-    return bt.Client("local", substrate=LocalnetSubstrate(InProcessBackend(chain)))
-
-
-async def _setup(chain: Chain) -> tuple[int, dict[str, int]]:
-    async with _client(chain) as client:
-        netuid = (await make_subnet(client, chain)).netuid
-        for who in (VALIDATOR, HONEST, CHEAT):
-            result = await client.execute(bt.BurnedRegister(netuid=netuid), who)
-            assert result.success, result.message
-        stake = bt.AddStake(
-            netuid=netuid, hotkey_ss58=VALIDATOR.hotkey.ss58_address, amount_tao=1000
-        )
-        assert (await client.execute(stake, VALIDATOR)).success
-        graph = await client.subnets.metagraph(netuid)
-        chain.advance(graph.tempo + 1)  # the validator's permit
-        graph = await client.subnets.metagraph(netuid)
-        return netuid, {n.hotkey: n.uid for n in graph.neurons}
-
-
 @pytest.fixture(scope="module")
 def world() -> Iterator[World]:
     chain = Chain()
-    netuid, uids = asyncio.run(_setup(chain))
+    netuid, uids = asyncio.run(permitted_subnet(chain, VALIDATOR, (HONEST, CHEAT)))
     engine = RolloutEngine.load(precisions=("fp32",), device="cpu")
 
     def miner(wallet, cheat=None):
         config = MinerConfig(
             hotkey_ss58=wallet.hotkey.ss58_address, netuid=netuid, cheat=cheat, metagraph_poll_s=0.2
         )
-        app = create_app(config, engine=engine, client_factory=lambda: _client(chain), warmup=False)
+        app = create_app(
+            config, engine=engine, client_factory=lambda: client_for(chain), warmup=False
+        )
         return served_app(app, ready_path="/healthz")
 
     with miner(HONEST) as honest_url, miner(CHEAT, cheat="random") as cheat_url:

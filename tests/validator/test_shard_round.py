@@ -10,17 +10,14 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-import bittensor as bt
 import httpx
 import numpy as np
 import pytest
 import torch
 
-from tests.localnet.conftest import make_subnet
 from tests.localnet.served_thread import served_app
-from wmnet.localnet.backend import InProcessBackend
+from tests.validator.subnet import client_for, permitted_subnet
 from wmnet.localnet.chain import Chain
-from wmnet.localnet.substrate import LocalnetSubstrate
 from wmnet.miner.app import create_app
 from wmnet.miner.config import MinerConfig
 from wmnet.miner.engine import RolloutEngine
@@ -40,25 +37,6 @@ pytestmark = pytest.mark.slow
 VALIDATOR = load_wallet("//Bob", "validator")
 MINERS = {name: load_wallet("//Charlie", f"shard-{name}") for name in ("honest", "lazy", "copy")}
 HYPER = InnerHyper(inner_steps=8, batch=4, seq_len=6, lr=1e-3)
-
-
-def _client(chain: Chain) -> bt.Client:
-    return bt.Client("local", substrate=LocalnetSubstrate(InProcessBackend(chain)))
-
-
-async def _setup(chain: Chain) -> tuple[int, dict[str, int]]:
-    async with _client(chain) as client:
-        netuid = (await make_subnet(client, chain)).netuid
-        for who in (VALIDATOR, *MINERS.values()):
-            assert (await client.execute(bt.BurnedRegister(netuid=netuid), who)).success
-        stake = bt.AddStake(
-            netuid=netuid, hotkey_ss58=VALIDATOR.hotkey.ss58_address, amount_tao=1000
-        )
-        assert (await client.execute(stake, VALIDATOR)).success
-        graph = await client.subnets.metagraph(netuid)
-        chain.advance(graph.tempo + 1)  # the validator's permit
-        graph = await client.subnets.metagraph(netuid)
-        return netuid, {n.hotkey: n.uid for n in graph.neurons}
 
 
 @dataclass
@@ -81,7 +59,7 @@ def one_thread() -> Iterator[None]:
 def world(tmp_path_factory) -> Iterator[World]:
     store_dir = tmp_path_factory.mktemp("store")
     chain = Chain()
-    netuid, uids = asyncio.run(_setup(chain))
+    netuid, uids = asyncio.run(permitted_subnet(chain, VALIDATOR, MINERS.values()))
     engine = RolloutEngine.load(precisions=("fp32",), device="cpu")
 
     def miner(name: str):
@@ -93,7 +71,9 @@ def world(tmp_path_factory) -> Iterator[World]:
             cheat=None if name == "honest" else name,  # type: ignore[arg-type]
             metagraph_poll_s=0.2,
         )
-        app = create_app(config, engine=engine, client_factory=lambda: _client(chain), warmup=False)
+        app = create_app(
+            config, engine=engine, client_factory=lambda: client_for(chain), warmup=False
+        )
         return served_app(app, ready_path="/healthz")
 
     with miner("honest") as honest, miner("lazy") as lazy, miner("copy") as copier:
