@@ -13,36 +13,11 @@ import numpy as np
 import pytest
 
 from tests.localnet.conftest import make_subnet, register_raw, wallet
-from wmnet.localnet.yuma import U16_MAX, EpochInput, YumaParams, run_epoch
+from tests.localnet.epoch_inputs import BLOCK, make_input
+from wmnet.localnet.yuma import U16_MAX, YumaParams, run_epoch
 
 N = 5
-BLOCK = 10_000
-TAO = 1_000_000_000
 PRE = YumaParams(yuma3=False)
-
-
-def make_input(
-    weights: dict[int, dict[int, float]],
-    *,
-    bonds: np.ndarray | None = None,
-    registered: list[int] | None = None,
-    stake: list[float] | None = None,
-) -> EpochInput:
-    w = np.zeros((N, N))
-    for i, row in weights.items():
-        for j, v in row.items():
-            w[i, j] = v
-    return EpochInput(
-        block=BLOCK,
-        stake=np.array(stake or [70 * TAO, 30 * TAO, 0, 0, 0], dtype=float),
-        last_update=np.array([BLOCK - 1, BLOCK - 1, 0, 0, 0]),
-        block_at_registration=np.array(registered or [0] * N),
-        validator_permit=np.array([True, True, False, False, False]),
-        weights=w,
-        bonds=np.zeros((N, N)) if bonds is None else bonds,
-        owner_uid=None,
-        last_epoch_block=BLOCK - 10,
-    )
 
 
 # V0 splits evenly between miners 2 and 3; V1 puts 0.8 on miner 3, above consensus 0.5.
