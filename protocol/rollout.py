@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from wmnet.protocol.arrays import Array
 from wmnet.protocol.spec import (
@@ -38,6 +38,16 @@ Action = Annotated[int, Field(ge=0, le=MAX_ACTION)]
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
 _STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _this_spec_version(v: int) -> int:
+    if v != SPEC_VERSION:
+        raise ValueError(f"spec_version {v} is not this side's {SPEC_VERSION}")
+    return v
+
+
+# A task's spec version: a side refuses tasks written for another version of the spec.
+TaskSpecVersion = Annotated[int, AfterValidator(_this_spec_version)]
 
 
 class SeededContext(BaseModel):
@@ -88,7 +98,7 @@ class RolloutTask(BaseModel):
     """
 
     model_config = _STRICT
-    spec_version: int = SPEC_VERSION
+    spec_version: TaskSpecVersion = SPEC_VERSION
     workload: Literal["rollout"] = "rollout"
     task_id: TaskId
     model_id: ModelId
@@ -97,13 +107,6 @@ class RolloutTask(BaseModel):
     precision: Precision = "fp32"
     deadline_ms: int = Field(default=30_000, ge=MIN_DEADLINE_MS, le=MAX_DEADLINE_MS)
     return_frames: bool = False
-
-    @field_validator("spec_version")
-    @classmethod
-    def _version(cls, v: int) -> int:
-        if v != SPEC_VERSION:
-            raise ValueError(f"spec_version {v} is not this side's {SPEC_VERSION}")
-        return v
 
     @property
     def horizon(self) -> int:

@@ -55,7 +55,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from wmnet.protocol.rollout import TaskId
+from wmnet.protocol.rollout import TaskId, TaskSpecVersion
 from wmnet.protocol.spec import (
     MAX_EPISODE_LEN,
     MAX_INNER_STEPS,
@@ -122,7 +122,7 @@ class ShardTask(BaseModel):
     """``POST /v1/shard`` body: train ``base_id`` on ``shard`` under ``hyper``."""
 
     model_config = _STRICT
-    spec_version: int = SPEC_VERSION
+    spec_version: TaskSpecVersion = SPEC_VERSION
     workload: Literal["train_shard"] = "train_shard"
     task_id: TaskId
     round_id: RoundId
@@ -130,13 +130,6 @@ class ShardTask(BaseModel):
     shard: ShardData
     hyper: InnerHyper
     deadline_ms: int = Field(default=120_000, ge=MIN_DEADLINE_MS, le=MAX_SHARD_DEADLINE_MS)
-
-    @field_validator("spec_version")
-    @classmethod
-    def _version(cls, v: int) -> int:
-        if v != SPEC_VERSION:
-            raise ValueError(f"spec_version {v} is not this side's {SPEC_VERSION}")
-        return v
 
 
 class ShardResult(BaseModel):
