@@ -6,6 +6,7 @@ worldmodel (and so torch) is imported inside each command, keeping `wmnet --help
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -38,6 +39,16 @@ def train_cmd(
         [], "--init-dir", help="Extra directories to find --init in."
     ),
     unroll: int = typer.Option(0, help="Open-loop passes per dynamics step (learn to undo drift)."),
+    open_loop: int = typer.Option(
+        0,
+        help="Frames at the end of each window predicted open loop, with gradients through "
+        "the rollout (0: teacher forcing; needs seq-len > open-loop).",
+    ),
+    prior: str = typer.Option(
+        "",
+        help="What the dynamics' output corrects: 'last' (z_t) or 'velocity' "
+        "(2 z_t - z_{t-1}). Default: 'last', or the --init model's.",
+    ),
     episode_len: int = typer.Option(24, help="Steps per generated training episode."),
     latent_noise: float = typer.Option(0.03, help="Gaussian noise on the dynamics' input latents."),
     sparse_prob: float = typer.Option(0.5, help="Share of dynamics steps with sparse attention."),
@@ -52,10 +63,12 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from wmnet.worldmodel.checkpoint import save_checkpoint
-    from wmnet.worldmodel.config import ModelConfig
+    from wmnet.worldmodel.config import PRIORS, ModelConfig
     from wmnet.worldmodel.data import make_episodes
     from wmnet.worldmodel.train import TrainConfig, train
 
+    if prior and prior not in PRIORS:
+        fail(f"--prior must be one of {', '.join(PRIORS)}, got {prior!r}")
     n_actions = make_episodes(env, 1, 1, seed, resolution).n_actions
     start = None
     if init:
@@ -65,7 +78,7 @@ def train_cmd(
             start = ModelRegistry([*init_dir] or None).load(init)
         except CheckpointError as error:
             fail(str(error))
-        mcfg = start.cfg
+        mcfg = start.cfg if not prior else replace(start.cfg, prior=prior)
     else:
         mcfg = ModelConfig(
             env=env,
@@ -75,6 +88,7 @@ def train_cmd(
             d_model=d_model,
             n_layers=layers,
             n_heads=heads,
+            prior=prior or "last",
         )
     tcfg = TrainConfig(
         seed=seed,
@@ -86,6 +100,7 @@ def train_cmd(
         lr=lr,
         device=device,
         unroll=unroll,
+        open_loop=open_loop,
         episode_len=episode_len,
         latent_noise=latent_noise,
         sparse_prob=sparse_prob,

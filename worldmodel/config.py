@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, fields
 
+PRIORS = ("last", "velocity")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -37,6 +39,11 @@ class ModelConfig:
     # Layers kept at fp32 when the rest is cast to bf16 or int8: they map into and out
     # of the latent space, where rounding errors compound over a rollout.
     critical_layers: tuple[str, ...] = ("latent_in", "action_emb", "head")
+    # What the transformer's output corrects (see dynamics.py): "last" predicts
+    # z_{t+1} = z_t + head, "velocity" predicts z_{t+1} = 2 z_t - z_{t-1} + head (the
+    # latents keep moving as they moved, the head learns walls, collisions, pushes).
+    # Absent from checkpoints written before the field existed: those are "last".
+    prior: str = "last"
 
     def __post_init__(self) -> None:
         ds = self.downsample
@@ -46,6 +53,8 @@ class ModelConfig:
             raise ValueError(f"resolution {self.resolution} not divisible by downsample {ds}")
         if self.d_model % self.n_heads or (self.d_model // self.n_heads) % 2:
             raise ValueError("d_model / n_heads must be an even integer (RoPE pairs dims)")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
         if self.window_frames < 1 or self.n_global < 0 or self.n_actions < 1:
             raise ValueError("window_frames and n_actions must be >= 1, n_global >= 0")
 
@@ -64,7 +73,10 @@ class ModelConfig:
         return self.n_layers * (self.window_frames - 1) + 1
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), sort_keys=True)
+        raw = asdict(self)
+        if raw["prior"] == "last":  # written as before the field existed: same bytes, same id
+            del raw["prior"]
+        return json.dumps(raw, sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> ModelConfig:

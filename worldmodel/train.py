@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from wmnet.worldmodel.config import ModelConfig
 from wmnet.worldmodel.data import make_episodes
+from wmnet.worldmodel.dynamics import KVCache
 from wmnet.worldmodel.model import WorldModel
 
 
@@ -49,6 +50,11 @@ class TrainConfig:
     # Open-loop passes per dynamics step: the model's own (detached) predictions are fed
     # back as inputs and the loss is taken again, so it learns to undo its own drift.
     unroll: int = 0
+    # Frames at the end of each window predicted open loop, each from the model's own
+    # previous predictions through the KV cache, with gradients through the whole chain
+    # (0: teacher forcing). The loss is then the rollout's error, the thing `wmnet model
+    # eval` scores; teacher forcing never shows the model its own drift.
+    open_loop: int = 0
     save_every: int = 100
     device: str = "cpu"  # not part of the run identity: a run may resume elsewhere
 
@@ -120,6 +126,10 @@ def train(
     """
     if cfg.seq_len < 2 or cfg.seq_len > cfg.episode_len + 1:
         raise ValueError("seq_len must be in [2, episode_len + 1]")
+    if cfg.open_loop < 0 or cfg.open_loop > cfg.seq_len - 1:
+        raise ValueError("open_loop must be in [0, seq_len - 1] (at least one context frame)")
+    if cfg.open_loop and cfg.unroll:
+        raise ValueError("open_loop and unroll are alternatives: set one of them")
     torch.manual_seed(cfg.seed)
     model = WorldModel(model_cfg)
     if init is not None:  # fine-tune: start from given weights (e.g. ae_steps=0)
@@ -200,12 +210,19 @@ def train(
             f, a, z = f.to(dev), a.to(dev), z.to(dev)
             noisy = z + cfg.latent_noise * torch.randn(z.shape, generator=gen).to(dev)
             sparse = bool(torch.rand((), generator=gen) < cfg.sparse_prob)
-            pred = model.predict(noisy[:, :-1], a[:, :-1], sparse=sparse)
-            loss = F.mse_loss(pred, z[:, 1:])
+            first = 1  # first frame with a prediction in `pred`
+            if cfg.open_loop:
+                first = cfg.seq_len - cfg.open_loop
+                pred = open_loop_latents(model, noisy[:, :first], a, cfg.open_loop, sparse)
+            else:
+                pred = model.predict(noisy[:, :-1], a[:, :-1], sparse=sparse)
+            loss = F.mse_loss(pred, z[:, first:])
             if cfg.frame_loss_weight:
                 for p in model.ae.decoder.parameters():
                     p.requires_grad_(False)
-                frame_loss = object_weighted_mse(model.decode(pred), f[:, 1:], cfg.object_weight)
+                frame_loss = object_weighted_mse(
+                    model.decode(pred), f[:, first:], cfg.object_weight
+                )
                 loss = loss + cfg.frame_loss_weight * frame_loss
             for _ in range(cfg.unroll):
                 fed = torch.cat([noisy[:, :1], pred[:, :-1].detach()], dim=1)
@@ -233,6 +250,24 @@ def train(
     save(result.steps)
     model.eval()
     return result
+
+
+def open_loop_latents(
+    model: WorldModel, z_ctx: torch.Tensor, actions: torch.Tensor, horizon: int, sparse: bool
+) -> torch.Tensor:
+    """``horizon`` latents predicted open loop after the context ``z_ctx`` ``(B, C, ...)``
+    under ``actions`` ``(B, >= C + horizon - 1)``, differentiably: the same cached
+    computation as a rollout (one frame per pass after the context), so training sees
+    exactly what inference does."""
+    c = z_ctx.shape[1]
+    cache = KVCache()
+    z = model.predict(z_ctx, actions[:, :c], sparse=sparse, cache=cache)[:, -1]
+    out = [z]
+    for j in range(1, horizon):
+        z = model.predict(z[:, None], actions[:, c - 1 + j : c + j], sparse=sparse, cache=cache)
+        z = z[:, 0]
+        out.append(z)
+    return torch.stack(out, dim=1)
 
 
 def smoothed(losses: list[float], window: int = 20) -> np.ndarray:

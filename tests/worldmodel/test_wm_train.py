@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 
 from wmnet.worldmodel.config import ModelConfig
-from wmnet.worldmodel.train import TrainConfig, smoothed, train
+from wmnet.worldmodel.model import WorldModel
+from wmnet.worldmodel.rollout import rollout
+from wmnet.worldmodel.train import TrainConfig, open_loop_latents, smoothed, train
 
 CFG = ModelConfig(resolution=16, d_model=32, n_layers=2, n_heads=2, ae_width=16)
 
@@ -67,3 +71,31 @@ def test_tiny_model_loss_falls():
     ae = smoothed(res.losses, 10)
     assert ae[-1] < 0.85 * ae[0], (ae[0], ae[-1])
     assert np.isfinite(res.losses).all()
+
+
+def test_open_loop_training_sees_what_a_rollout_computes(tiny_model, tiny_episodes):
+    """The differentiable open-loop pass equals the inference rollout's latents, and its
+    loss trains the dynamics (gradients reach the first layer through every step)."""
+    model = WorldModel(replace(tiny_model.cfg, prior="velocity"))
+    model.load_state_dict(tiny_model.state_dict())
+    frames = model.check_frames(tiny_episodes.frames[:, :3])
+    acts = torch.from_numpy(tiny_episodes.actions)
+    model.eval()
+    ref = rollout(model, tiny_episodes.frames[:, :3], acts[:, :2], acts[:, 2:8]).latents
+    z_ctx = model.encode(frames).detach()
+    pred = open_loop_latents(model, z_ctx, acts, 6, sparse=True)
+    assert (pred.detach() - ref).abs().max() < 1e-5
+    pred[:, -1].square().mean().backward()
+    assert model.dynamics.latent_in.weight.grad.abs().sum() > 0
+
+
+def test_open_loop_training_runs_and_is_checked():
+    tc = TrainConfig(
+        n_episodes=4, episode_len=8, seq_len=5, open_loop=3, batch=2, ae_steps=0, dyn_steps=2
+    )
+    res = train(replace(CFG, prior="velocity"), tc)
+    assert len(res.losses) == 2 and np.isfinite(res.losses).all()
+    with pytest.raises(ValueError, match="open_loop must be in"):
+        train(CFG, TrainConfig(seq_len=4, open_loop=4, ae_steps=0, dyn_steps=1))
+    with pytest.raises(ValueError, match="alternatives"):
+        train(CFG, TrainConfig(seq_len=4, open_loop=2, unroll=1, ae_steps=0, dyn_steps=1))
