@@ -55,6 +55,11 @@ def train_cmd(
     frame_loss_weight: float = typer.Option(
         1.0, help="Weight of the decoded-frame loss next to the latent loss (0: latents only)."
     ),
+    object_mask: str = typer.Option(
+        "target",
+        help="Pixels the dynamics' frame loss weights as objects: 'target' (where the true "
+        "frame has one) or 'either' (also where the prediction paints one).",
+    ),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     name: str = typer.Option("", help="Checkpoint name prefix (default: the env)."),
     as_json: bool = typer.Option(False, "--json", help="Print the result as JSON."),
@@ -105,6 +110,7 @@ def train_cmd(
         latent_noise=latent_noise,
         sparse_prob=sparse_prob,
         frame_loss_weight=frame_loss_weight,
+        dyn_object_mask=object_mask,
     )
     out.mkdir(parents=True, exist_ok=True)
     state = out / f"train-state-{name or env.replace(':', '-')}-seed{seed}.pt"

@@ -9,7 +9,13 @@ import torch
 from wmnet.worldmodel.config import ModelConfig
 from wmnet.worldmodel.model import WorldModel
 from wmnet.worldmodel.rollout import rollout
-from wmnet.worldmodel.train import TrainConfig, open_loop_latents, smoothed, train
+from wmnet.worldmodel.train import (
+    TrainConfig,
+    object_weighted_mse,
+    open_loop_latents,
+    smoothed,
+    train,
+)
 
 CFG = ModelConfig(resolution=16, d_model=32, n_layers=2, n_heads=2, ae_width=16)
 
@@ -99,3 +105,20 @@ def test_open_loop_training_runs_and_is_checked():
         train(CFG, TrainConfig(seq_len=4, open_loop=4, ae_steps=0, dyn_steps=1))
     with pytest.raises(ValueError, match="alternatives"):
         train(CFG, TrainConfig(seq_len=4, open_loop=2, unroll=1, ae_steps=0, dyn_steps=1))
+
+
+def test_either_mask_prices_a_ghost_like_a_miss():
+    """Under "target" a ball painted where there is none costs 1/(1 + boost) of a ball
+    missed; under "either" the two cost the same."""
+    frame = torch.zeros(1, 3, 8, 8)
+    ball = frame.clone()
+    ball[..., 2:4, 2:4] = 1.0
+    ghost = object_weighted_mse(ball, frame, 20.0, "target")  # painted, truly empty
+    miss = object_weighted_mse(frame, ball, 20.0, "target")  # empty, truly a ball
+    assert torch.isclose(miss, 21 * ghost)
+    assert torch.isclose(
+        object_weighted_mse(ball, frame, 20.0, "either"),
+        object_weighted_mse(frame, ball, 20.0, "either"),
+    )
+    with pytest.raises(ValueError, match="mask must be one of"):
+        object_weighted_mse(ball, frame, 20.0, "neither")
