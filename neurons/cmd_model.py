@@ -55,10 +55,13 @@ def train_cmd(
     frame_loss_weight: float = typer.Option(
         1.0, help="Weight of the decoded-frame loss next to the latent loss (0: latents only)."
     ),
-    object_mask: str = typer.Option(
-        "target",
-        help="Pixels the dynamics' frame loss weights as objects: 'target' (where the true "
-        "frame has one) or 'either' (also where the prediction paints one).",
+    ghost_weight: float = typer.Option(
+        0.0,
+        help="Extra frame-loss weight where the prediction paints an object the true frame "
+        "lacks (0: none; the object weight is 20).",
+    ),
+    log_step_loss: bool = typer.Option(
+        False, help="Open-loop loss as the mean of each step's log loss (steps count alike)."
     ),
     device: str = typer.Option("cpu", help="cpu or cuda."),
     name: str = typer.Option("", help="Checkpoint name prefix (default: the env)."),
@@ -110,7 +113,8 @@ def train_cmd(
         latent_noise=latent_noise,
         sparse_prob=sparse_prob,
         frame_loss_weight=frame_loss_weight,
-        dyn_object_mask=object_mask,
+        ghost_weight=ghost_weight,
+        log_step_loss=log_step_loss,
     )
     out.mkdir(parents=True, exist_ok=True)
     state = out / f"train-state-{name or env.replace(':', '-')}-seed{seed}.pt"

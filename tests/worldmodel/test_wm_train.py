@@ -97,7 +97,15 @@ def test_open_loop_training_sees_what_a_rollout_computes(tiny_model, tiny_episod
 
 def test_open_loop_training_runs_and_is_checked():
     tc = TrainConfig(
-        n_episodes=4, episode_len=8, seq_len=5, open_loop=3, batch=2, ae_steps=0, dyn_steps=2
+        n_episodes=4,
+        episode_len=8,
+        seq_len=5,
+        open_loop=3,
+        batch=2,
+        ae_steps=0,
+        dyn_steps=2,
+        ghost_weight=5.0,
+        log_step_loss=True,
     )
     res = train(replace(CFG, prior="velocity"), tc)
     assert len(res.losses) == 2 and np.isfinite(res.losses).all()
@@ -107,18 +115,19 @@ def test_open_loop_training_runs_and_is_checked():
         train(CFG, TrainConfig(seq_len=4, open_loop=2, unroll=1, ae_steps=0, dyn_steps=1))
 
 
-def test_either_mask_prices_a_ghost_like_a_miss():
-    """Under "target" a ball painted where there is none costs 1/(1 + boost) of a ball
-    missed; under "either" the two cost the same."""
+def test_ghost_weight_prices_a_ghost_like_a_miss():
+    """Without a ghost weight a ball painted where there is none costs 1/(1 + boost) of a
+    ball missed; with ``ghost_boost = boost`` the two cost the same."""
     frame = torch.zeros(1, 3, 8, 8)
     ball = frame.clone()
     ball[..., 2:4, 2:4] = 1.0
-    ghost = object_weighted_mse(ball, frame, 20.0, "target")  # painted, truly empty
-    miss = object_weighted_mse(frame, ball, 20.0, "target")  # empty, truly a ball
-    assert torch.isclose(miss, 21 * ghost)
-    assert torch.isclose(
-        object_weighted_mse(ball, frame, 20.0, "either"),
-        object_weighted_mse(frame, ball, 20.0, "either"),
-    )
-    with pytest.raises(ValueError, match="mask must be one of"):
-        object_weighted_mse(ball, frame, 20.0, "neither")
+    ghost = object_weighted_mse(ball, frame, 20.0)  # painted, truly empty
+    miss = object_weighted_mse(frame, ball, 20.0)  # empty, truly a ball
+    assert ghost.shape == (1,) and torch.isclose(miss, 21 * ghost)
+    assert torch.isclose(object_weighted_mse(ball, frame, 20.0, 20.0), miss)
+    assert torch.isclose(object_weighted_mse(ball, frame, 20.0, 5.0), 6 * ghost)
+
+
+def test_log_step_loss_needs_open_loop():
+    with pytest.raises(ValueError, match="set open_loop too"):
+        train(CFG, TrainConfig(seq_len=4, log_step_loss=True, ae_steps=0, dyn_steps=1))
