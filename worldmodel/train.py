@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from wmnet.worldmodel.config import ModelConfig
 from wmnet.worldmodel.data import make_episodes
@@ -231,6 +230,8 @@ def train(
             opt, phase = opt_ae, (0, cfg.ae_steps)
         else:
             if latents is None:
+                for p in model.ae.decoder.parameters():  # the frame loss trains no decoder
+                    p.requires_grad_(False)
                 # The dynamics phase never updates the encoder: encode every frame once
                 # (encoding each batch again gave the same latents at several times the
                 # cost per step).
@@ -239,33 +240,7 @@ def train(
             f, a, z = f.to(dev), a.to(dev), z.to(dev)
             noisy = z + cfg.latent_noise * torch.randn(z.shape, generator=gen).to(dev)
             sparse = bool(torch.rand((), generator=gen) < cfg.sparse_prob)
-            first = 1  # first frame with a prediction in `pred`
-            if cfg.open_loop:
-                first = cfg.seq_len - cfg.open_loop
-                pred = open_loop_latents(model, noisy[:, :first], a, cfg.open_loop, sparse)
-            else:
-                pred = model.predict(noisy[:, :-1], a[:, :-1], sparse=sparse)
-            per_step = (pred - z[:, first:]).square().mean(dim=(0, 2, 3, 4))  # (T,)
-            if cfg.frame_loss_weight:
-                for p in model.ae.decoder.parameters():
-                    p.requires_grad_(False)
-                frame_loss = object_weighted_mse(
-                    model.decode(pred), f[:, first:], cfg.object_weight, cfg.ghost_weight
-                )
-                per_step = per_step + cfg.frame_loss_weight * frame_loss.mean(dim=0)
-            loss = per_step.log().mean() if cfg.log_step_loss else per_step.mean()
-            for _ in range(cfg.unroll):
-                fed = torch.cat([noisy[:, :1], pred[:, :-1].detach()], dim=1)
-                pred = model.predict(fed, a[:, :-1], sparse=sparse)
-                loss = loss + F.mse_loss(pred, z[:, 1:])
-                if cfg.frame_loss_weight:
-                    loss = (
-                        loss
-                        + cfg.frame_loss_weight
-                        * object_weighted_mse(
-                            model.decode(pred), f[:, 1:], cfg.object_weight, cfg.ghost_weight
-                        ).mean()
-                    )
+            loss = _dynamics_loss(model, cfg, f, a, z, noisy, sparse)
             opt, phase = opt_dyn, (cfg.ae_steps, cfg.dyn_steps)
         for group in opt.param_groups:
             group["lr"] = _lr(step, phase[0], phase[1], cfg.lr)
@@ -284,6 +259,44 @@ def train(
     save(result.steps)
     model.eval()
     return result
+
+
+def _dynamics_loss(
+    model: WorldModel,
+    cfg: TrainConfig,
+    f: torch.Tensor,
+    a: torch.Tensor,
+    z: torch.Tensor,
+    noisy: torch.Tensor,
+    sparse: bool,
+) -> torch.Tensor:
+    """One batch's dynamics loss: frames ``f``, actions ``a``, latents ``z`` and the
+    noisy latents ``noisy`` the model sees, all ``(B, seq_len, ...)``."""
+
+    def step_losses(pred: torch.Tensor, first: int) -> torch.Tensor:
+        """Latent MSE plus weighted frame loss of each predicted frame: ``(T,)``."""
+        per_step = (pred - z[:, first:]).square().mean(dim=(0, 2, 3, 4))
+        if cfg.frame_loss_weight:
+            frames = model.decode(pred)
+            frame_loss = object_weighted_mse(
+                frames, f[:, first:], cfg.object_weight, cfg.ghost_weight
+            )
+            per_step = per_step + cfg.frame_loss_weight * frame_loss.mean(dim=0)
+        return per_step
+
+    if cfg.open_loop:
+        first = cfg.seq_len - cfg.open_loop
+        per_step = step_losses(
+            open_loop_latents(model, noisy[:, :first], a, cfg.open_loop, sparse), first
+        )
+        return per_step.log().mean() if cfg.log_step_loss else per_step.mean()
+    pred = model.predict(noisy[:, :-1], a[:, :-1], sparse=sparse)
+    loss = step_losses(pred, 1).mean()
+    for _ in range(cfg.unroll):
+        fed = torch.cat([noisy[:, :1], pred[:, :-1].detach()], dim=1)
+        pred = model.predict(fed, a[:, :-1], sparse=sparse)
+        loss = loss + step_losses(pred, 1).mean()
+    return loss
 
 
 def open_loop_latents(
