@@ -1,4 +1,5 @@
-"""The shipped checkpoint has learned motion: it beats copy-last-frame on held-out data."""
+"""The shipped checkpoint has learned the physics: on held-out data it beats copy-last
+frame and the constant-velocity baseline a customer could compute without it."""
 
 from __future__ import annotations
 
@@ -27,3 +28,18 @@ def test_eval_reports_the_constant_velocity_baseline_per_step():
     assert res["constant_velocity_mse"][-1] < res["baseline_mse"][-1]
     assert res["constant_velocity_pos_err_px"][-1] < res["baseline_pos_err_px"][-1]
     assert isinstance(res["beats_constant_velocity"], bool)
+
+
+def test_shipped_beats_constant_velocity_at_every_step():
+    """The bar a paying customer sets (docs/worldmodel.md, "How good it is"): frame MSE
+    and ball-position error below constant velocity's at every step 1-12 on the 256
+    held-out episodes `wmnet model eval` scores (~10 s). Not on fewer: the step-1 margin
+    is about 1 %, and 64 episodes move a step's ratio by more (up to 1.055 measured)."""
+    res = evaluate(load_default(), n_episodes=256, context=4, horizon=12)
+    ratios = {
+        "mse": [m / b for m, b in zip(res.mse, res.constant_velocity_mse, strict=True)],
+        "pos": [
+            m / b for m, b in zip(res.pos_err_px, res.constant_velocity_pos_err_px, strict=True)
+        ],
+    }
+    assert res.beats_constant_velocity, ratios
