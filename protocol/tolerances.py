@@ -34,14 +34,18 @@ class Tolerance:
     rms: float
 
 
-# Largest honest errors measured (steps or context, whichever larger; 1,350 honest
-# rollouts at horizons 16, 64 and 256, `wmnet bench verify`), and the bound set:
-#   fp32  max_abs 1.2e-5 (context; steps 3.8e-6)  rms 7.5e-7  -> 1e-4,   1e-5
-#   bf16  max_abs 1.14e-2                         rms 1.47e-3 -> 2.5e-2, 3e-3
-#   int8  max_abs 6.7e-3                          rms 1.07e-3 -> 1.5e-2, 2.5e-3
+# Largest honest errors measured for the shipped model (steps or context, whichever
+# larger; `wmnet bench verify`: 96 honest rollouts at horizon 16, 96 at 64 and 32 at
+# 256, every precision, threads, batch and deterministic mode cycled), and the bound set:
+#   fp32  max_abs 2.8e-6   rms 4.3e-7   -> 1e-4,  1e-5
+#   bf16  max_abs 5.6e-2   rms 7.7e-3   -> 0.11,  1.6e-2
+#   int8  max_abs 2.2e-2   rms 3.9e-3   -> 5e-2,  1e-2   (none measured at 256)
+# The smallest error of a faked step in the same runs: max_abs 0.17, rms 3.4e-2
+# (extrapolation), so every precision still rejects every faked step measured. The
+# previous model's honest bf16/int8 errors were half of these (docs/validator.md).
 TOLERANCES: dict[str, Tolerance] = {
     "fp32": Tolerance(max_abs=1e-4, rms=1e-5),
-    "bf16": Tolerance(max_abs=2.5e-2, rms=3e-3),
-    "int8": Tolerance(max_abs=1.5e-2, rms=2.5e-3),
+    "bf16": Tolerance(max_abs=0.11, rms=1.6e-2),
+    "int8": Tolerance(max_abs=5e-2, rms=1e-2),
 }
 assert set(TOLERANCES) == set(PRECISIONS)

@@ -16,8 +16,10 @@ rounding error becomes a latent error that the rollout feeds back into itself.
   (oneDNN; AVX-512 VNNI where present), rescaled to fp32. Per-token scales make a
   row's result independent of what else is batched, and integer accumulation is
   exact, so the bits do not depend on batch composition or thread count. Not the
-  default: on the shipped model its teacher-forced error exceeded the int8 bound
-  (max_abs 1.61e-2 vs 1.5e-2 over 32 rollouts x 64 steps). ``torch.ao`` dynamic
+  default: on the previous shipped model (a5f4089c0436) its teacher-forced error
+  exceeded the int8 bound of the time (max_abs 1.61e-2 vs 1.5e-2 over 32 rollouts x
+  64 steps), and it bought no speed at d_model 64; not re-measured against the
+  current model and bounds. ``torch.ao`` dynamic
   quantization was 10-40 % faster per layer at d_model >= 256 but uses one 7-bit
   activation scale per *tensor* (a rollout's result would depend on its batch
   mates) and is deprecated. Where ``_int_mm`` cannot run (CUDA below its shape
@@ -121,9 +123,9 @@ def quantize(model: WorldModel, precision: str, *, int8_matmul: bool = False) ->
     """A copy of ``model`` whose transformer blocks run at ``precision``.
 
     ``int8_matmul`` (int8 only): quantize activations per token and multiply in
-    int8 (:class:`Int8Linear`); off by default because on the shipped model its
-    teacher-forced error exceeds the protocol's int8 bound (``wmnet.protocol.
-    tolerances``; see the module docstring). Off: int8 weights, fp32 arithmetic.
+    int8 (:class:`Int8Linear`); off by default: on the previous shipped model its
+    teacher-forced error exceeded the protocol's int8 bound of the time and it
+    bought no speed (see the module docstring). Off: int8 weights, fp32 arithmetic.
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")

