@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import torch
 from torch import nn
@@ -117,3 +119,28 @@ class WorldModel(nn.Module):
         return self.dynamics(
             z, actions, sparse=sparse, start_frame=start_frame, cache=cache, backend=backend
         )
+
+    def open_loop(
+        self,
+        z_ctx: torch.Tensor,
+        actions: torch.Tensor,
+        horizon: int,
+        *,
+        sparse: bool,
+        backend: str = "auto",
+    ) -> Iterator[torch.Tensor]:
+        """The latents ``(B, c, g, g)`` of ``horizon`` steps after the context ``z_ctx``
+        ``(B, C, ...)``, one per iteration, each predicted from the previous one through
+        a KV cache (one frame's work per step). ``actions[:, i]`` is the action taken at
+        frame i (``C + horizon - 1`` are read). Differentiable outside inference mode:
+        rollouts and open-loop training run this same computation."""
+        c = z_ctx.shape[1]
+        cache = KVCache()
+        z = self.predict(z_ctx, actions[:, :c], sparse=sparse, cache=cache, backend=backend)
+        z = z[:, -1]
+        yield z
+        for j in range(1, horizon):
+            step_acts = actions[:, c - 1 + j : c + j]
+            z = self.predict(z[:, None], step_acts, sparse=sparse, cache=cache, backend=backend)
+            z = z[:, 0]
+            yield z

@@ -27,7 +27,6 @@ import torch
 
 from wmnet.protocol import digest as wire_digest
 from wmnet.protocol.spec import DIGEST_BITS, DIGEST_VERSION
-from wmnet.worldmodel.dynamics import KVCache
 from wmnet.worldmodel.envs.episodes import Episodes
 from wmnet.worldmodel.model import WorldModel, as_tensor
 
@@ -113,19 +112,8 @@ def rollout(
     z_ctx = model.encode(frames)
     out = _StreamedOutput(model, b, t_steps, decode=opts.decode)
     if opts.kv_cache:
-        cache = KVCache()
-        z = model.predict(
-            z_ctx, all_acts[:, :c], sparse=opts.sparse, cache=cache, backend=opts.backend
-        )[:, -1]
-        out.add(0, z)
-        for j in range(1, t_steps):
-            z = model.predict(
-                z[:, None],
-                all_acts[:, c - 1 + j : c + j],
-                sparse=opts.sparse,
-                cache=cache,
-                backend=opts.backend,
-            )[:, 0]
+        steps = model.open_loop(z_ctx, all_acts, t_steps, sparse=opts.sparse, backend=opts.backend)
+        for j, z in enumerate(steps):
             out.add(j, z)
     else:
         history = z_ctx

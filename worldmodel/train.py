@@ -33,7 +33,6 @@ import torch
 
 from wmnet.worldmodel.config import ModelConfig
 from wmnet.worldmodel.data import make_episodes
-from wmnet.worldmodel.dynamics import KVCache
 from wmnet.worldmodel.model import WorldModel
 
 
@@ -286,9 +285,8 @@ def _dynamics_loss(
 
     if cfg.open_loop:
         first = cfg.seq_len - cfg.open_loop
-        per_step = step_losses(
-            open_loop_latents(model, noisy[:, :first], a, cfg.open_loop, sparse), first
-        )
+        steps = model.open_loop(noisy[:, :first], a, cfg.open_loop, sparse=sparse)
+        per_step = step_losses(torch.stack(list(steps), dim=1), first)
         return per_step.log().mean() if cfg.log_step_loss else per_step.mean()
     pred = model.predict(noisy[:, :-1], a[:, :-1], sparse=sparse)
     loss = step_losses(pred, 1).mean()
@@ -297,24 +295,6 @@ def _dynamics_loss(
         pred = model.predict(fed, a[:, :-1], sparse=sparse)
         loss = loss + step_losses(pred, 1).mean()
     return loss
-
-
-def open_loop_latents(
-    model: WorldModel, z_ctx: torch.Tensor, actions: torch.Tensor, horizon: int, sparse: bool
-) -> torch.Tensor:
-    """``horizon`` latents predicted open loop after the context ``z_ctx`` ``(B, C, ...)``
-    under ``actions`` ``(B, >= C + horizon - 1)``, differentiably: the same cached
-    computation as a rollout (one frame per pass after the context), so training sees
-    exactly what inference does."""
-    c = z_ctx.shape[1]
-    cache = KVCache()
-    z = model.predict(z_ctx, actions[:, :c], sparse=sparse, cache=cache)[:, -1]
-    out = [z]
-    for j in range(1, horizon):
-        z = model.predict(z[:, None], actions[:, c - 1 + j : c + j], sparse=sparse, cache=cache)
-        z = z[:, 0]
-        out.append(z)
-    return torch.stack(out, dim=1)
 
 
 def smoothed(losses: list[float], window: int = 20) -> np.ndarray:

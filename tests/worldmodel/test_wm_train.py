@@ -12,7 +12,6 @@ from wmnet.worldmodel.rollout import rollout
 from wmnet.worldmodel.train import (
     TrainConfig,
     object_weighted_mse,
-    open_loop_latents,
     smoothed,
     train,
 )
@@ -89,7 +88,7 @@ def test_open_loop_training_sees_what_a_rollout_computes(tiny_model, tiny_episod
     model.eval()
     ref = rollout(model, tiny_episodes.frames[:, :3], acts[:, :2], acts[:, 2:8]).latents
     z_ctx = model.encode(frames).detach()
-    pred = open_loop_latents(model, z_ctx, acts, 6, sparse=True)
+    pred = torch.stack(list(model.open_loop(z_ctx, acts, 6, sparse=True)), dim=1)
     assert (pred.detach() - ref).abs().max() < 1e-5
     pred[:, -1].square().mean().backward()
     assert model.dynamics.latent_in.weight.grad.abs().sum() > 0
