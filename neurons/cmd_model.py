@@ -71,12 +71,10 @@ def train_cmd(
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from wmnet.worldmodel.checkpoint import save_checkpoint
-    from wmnet.worldmodel.config import PRIORS, ModelConfig
+    from wmnet.worldmodel.config import ModelConfig
     from wmnet.worldmodel.data import make_episodes
     from wmnet.worldmodel.train import TrainConfig, train
 
-    if prior and prior not in PRIORS:
-        fail(f"--prior must be one of {', '.join(PRIORS)}, got {prior!r}")
     n_actions = make_episodes(env, 1, 1, seed, resolution).n_actions
     start = None
     if init:
@@ -86,18 +84,22 @@ def train_cmd(
             start = ModelRegistry([*init_dir] or None).load(init)
         except CheckpointError as error:
             fail(str(error))
-        mcfg = start.cfg if not prior else replace(start.cfg, prior=prior)
-    else:
-        mcfg = ModelConfig(
-            env=env,
-            resolution=resolution,
-            n_actions=n_actions,
-            downsample=downsample,
-            d_model=d_model,
-            n_layers=layers,
-            n_heads=heads,
-            prior=prior or "last",
-        )
+    try:  # ModelConfig checks its fields (an unknown --prior among them)
+        if start is not None:
+            mcfg = start.cfg if not prior else replace(start.cfg, prior=prior)
+        else:
+            mcfg = ModelConfig(
+                env=env,
+                resolution=resolution,
+                n_actions=n_actions,
+                downsample=downsample,
+                d_model=d_model,
+                n_layers=layers,
+                n_heads=heads,
+                prior=prior or "last",
+            )
+    except ValueError as error:
+        fail(f"invalid model settings: {error}")
     tcfg = TrainConfig(
         seed=seed,
         n_episodes=episodes,
