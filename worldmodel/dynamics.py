@@ -33,6 +33,14 @@ from wmnet.worldmodel.config import ModelConfig
 
 _ROPE_BASE = 100.0  # rollouts are tens of frames, not thousands of tokens
 
+# Frames of room past the sparse window in a KV cache's buffer: the window is copied
+# back to the buffer's front once every SLACK_FRAMES appended frames. Every frame of
+# room is resident memory once the window has slid over it (2.1 MB per frame for a
+# batch of 16 on the shipped model); each compaction copies the window. With room for
+# a whole second window (what doubling gave) a rollout's memory kept growing until
+# step ~26, so horizon 12 and horizon 96 peaked 30-40 MB apart.
+SLACK_FRAMES = 4
+
 
 class _LayerKV:
     """One layer's cached keys and values in a preallocated buffer.
@@ -41,15 +49,19 @@ class _LayerKV:
     tensor (``torch.cat`` copied the whole window every step: 16 % of a batch-16 rollout
     on CPU, measured). Dropping old frames only moves the start; the valid region is
     copied back to the front only when it reaches the buffer's end, which with the
-    sparse window happens once every ``window_frames`` steps. Views of the buffer give
-    the same attention bits as contiguous tensors (SDPA reads strides; checked).
+    sparse window happens once every :data:`SLACK_FRAMES` steps. Views of the buffer
+    give the same attention bits as contiguous tensors (SDPA reads strides; checked).
+
+    ``capacity`` (tokens) sizes the buffer when the cache's most valid tokens are known
+    (the sparse window); without it the buffer doubles what is needed, as a list does.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int | None = None) -> None:
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
         self.off = 0  # first valid token
         self.n = 0  # valid tokens
+        self.capacity = capacity
 
     def append(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store ``k``/``v`` (``(B, H, L, hd)``) after the valid ones; all valid as views."""
@@ -73,18 +85,24 @@ class _LayerKV:
     def _regrow(self, k: torch.Tensor, v: torch.Tensor, need: int) -> None:
         """Copy the valid region to the front of a buffer with room for ``need`` tokens."""
         old_k, old_v, off, n = self.k, self.v, self.off, self.n
-        cap = 2 * need
+        cap = 2 * need if self.capacity is None else max(need, self.capacity)
         if self._holds(k) and old_k.shape[2] >= cap:
             new_k, new_v = old_k, old_v  # room enough: compact in place
         else:
             shape = (*k.shape[:2], cap, k.shape[3])
             new_k = torch.empty(shape, dtype=k.dtype, device=k.device)
             new_v = torch.empty(shape, dtype=v.dtype, device=v.device)
-        if n:
+        if n and not (new_k is old_k and off == 0):
             assert old_k is not None and old_v is not None and new_v is not None
-            # clone: source and destination may overlap when compacting in place
-            new_k[:, :, :n] = old_k[:, :, off : off + n].clone()
-            new_v[:, :, :n] = old_v[:, :, off : off + n].clone()
+            # Compacting in place moves the region left by ``off`` > 0 tokens; chunks of
+            # at most ``off`` tokens, front first, never overlap their own destination,
+            # so no temporary copy of the window is needed (a clone per compaction was
+            # a window-sized allocation every few steps).
+            chunk = off if new_k is old_k else n
+            for s in range(0, n, chunk):
+                e = min(n, s + chunk)
+                new_k[:, :, s:e] = old_k[:, :, off + s : off + e]
+                new_v[:, :, s:e] = old_v[:, :, off + s : off + e]
         self.k, self.v, self.off = new_k, new_v, 0
 
     def _holds(self, k: torch.Tensor) -> bool:
@@ -124,6 +142,9 @@ class KVCache:
     # The latest frame's latents (B, c, g, g): the velocity prior's z_{t-1} for the
     # next frame appended.
     last_latent: torch.Tensor | None = None
+    # Tokens each layer's buffer is sized for; set by the model when the sparse window
+    # bounds what the cache keeps (None: unbounded, buffers double as needed).
+    capacity: int | None = None
 
     @property
     def next_frame(self) -> int:
@@ -131,7 +152,7 @@ class KVCache:
 
     def layer(self, i: int) -> _LayerKV:
         while len(self.layers) <= i:
-            self.layers.append(_LayerKV())
+            self.layers.append(_LayerKV(self.capacity))
         return self.layers[i]
 
     @property
@@ -241,6 +262,7 @@ class Dynamics(nn.Module):
         b, t = z.shape[:2]
         tpf, hd = cfg.tokens_per_frame, cfg.d_model // cfg.n_heads
         if cache is not None:
+            cache.capacity = (cfg.window_frames + SLACK_FRAMES) * tpf if sparse else None
             start_frame = cache.next_frame
             k_start = cache.start if cache.n_frames else start_frame
         else:

@@ -53,7 +53,8 @@ class RolloutOptions:
     """How to run (not what to compute): caching and the attention pattern.
 
     ``sparse`` changes the model's attention pattern (a documented, small change in
-    output); ``kv_cache`` does not (cached == recomputed within 1e-5 in fp32).
+    output); ``kv_cache`` does not (cached == recomputed within 1e-5 per step in fp32;
+    open loop, rounding differences compound over the steps).
     """
 
     kv_cache: bool = True
