@@ -97,7 +97,8 @@ def rollout_bench(
     combined_precision: str = typer.Option(
         "",
         "--combined-precision",
-        help="Precision of the combined variants (default: int8 on CPU, bf16 on CUDA).",
+        help="Precision of the combined variants (default: fp32 on CPU, where no lower"
+        " precision gained, bf16 on CUDA).",
     ),
     sparse_resolution: int = typer.Option(
         -1,
