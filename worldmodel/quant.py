@@ -16,10 +16,11 @@ rounding error becomes a latent error that the rollout feeds back into itself.
   (oneDNN; AVX-512 VNNI where present), rescaled to fp32. Per-token scales make a
   row's result independent of what else is batched, and integer accumulation is
   exact, so the bits do not depend on batch composition or thread count. Not the
-  default: on the previous shipped model (a5f4089c0436) its teacher-forced error
-  exceeded the int8 bound of the time (max_abs 1.61e-2 vs 1.5e-2 over 32 rollouts x
-  64 steps), and it bought no speed at d_model 64; not re-measured against the
-  current model and bounds. ``torch.ao`` dynamic
+  default: its teacher-forced error exceeds the protocol's int8 bound on the shipped
+  model (e458829c5f40: max_abs 7.2e-2, rms 1.24e-2 against 5e-2 / 1e-2; 8 of 64
+  honest rollouts rejected at horizon 64, 13 of 16 at 256; the weight-only int8
+  path on the same tasks: 3.4e-2 / 5.4e-3, none rejected), and it bought no speed at
+  d_model 64. ``torch.ao`` dynamic
   quantization was 10-40 % faster per layer at d_model >= 256 but uses one 7-bit
   activation scale per *tensor* (a rollout's result would depend on its batch
   mates) and is deprecated. Where ``_int_mm`` cannot run (CUDA below its shape
