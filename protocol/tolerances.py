@@ -13,12 +13,13 @@ every checked step pass.
 The numbers are calibrated, not guessed: ``docs/validator.md`` ("Verification and
 tolerances") shows the measured spread of honest answers (the shipped model; fp32, bf16
 and int8 as ``wmnet.worldmodel.quant`` builds them; torch threads 1 and 2, batch 1 and
-16, deterministic mode on and off, KV cache; CPU) and of faked steps, and each bound sits
-1.5-2x above the largest honest error seen (fp32: 8x and more, leaving room for other
-devices' fp32 kernels), below the smallest faked-step error. fp32 means fp32: TF32 matmuls or convolutions are not fp32 and
-are not covered. The absolute metric was kept over one normalised by the reference's
-predicted change ``|z_ref[t] - z[t-1]|``: measured, the normalised one separated faked
-steps from honest bf16 noise no better (docs/validator.md).
+16, deterministic mode on and off, KV cache; CPU) and of faked steps, and each bound
+sits 1.5-2x above the largest honest error seen (fp32: 8x and more, leaving room for
+other devices' fp32 kernels), below the smallest faked-step error. fp32 means fp32: TF32
+matmuls or convolutions are not fp32 and are not covered. The absolute metric was kept
+over one normalised by the reference's predicted change ``|z_ref[t] - z[t-1]|``:
+measured, the normalised one separated faked steps from honest bf16 noise no better
+(docs/validator.md).
 """
 
 from __future__ import annotations
