@@ -1,4 +1,4 @@
-"""The gathered sparse attention path (wmnet.worldmodel.attention) == the masked one."""
+"""The gathered sparse attention path (wmnet.worldmodel.gather) == the masked one."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_gathered_equals_masked_on_random_inputs(cfg, spec, tile):
     til = tiling(cfg, tile) if tile else (tiling(cfg) or tiling(cfg, 2))
     q, k, v = _qkv(cfg, spec)
     masked = attend(q, k, v, cfg, spec, backend="sdpa-masked")
-    gathered = attention._gathered(q, k, v, cfg, spec, til)
+    gathered = attention.gathered(q, k, v, cfg, spec, til)
     assert gathered.shape == masked.shape
     assert (gathered - masked).abs().max() < 1e-5
 
@@ -84,8 +84,8 @@ def test_path_selection_is_a_rule_on_shapes(monkeypatch):
     til = tiling(ModelConfig(resolution=128))
     assert til.span == 8 and til.starts[0] == 0 and til.starts[-1] == 32 - 8
     calls = []
-    real = attention._gathered
-    monkeypatch.setattr(attention, "_gathered", lambda *a: calls.append(a[3].grid) or real(*a))
+    real = attention.gathered
+    monkeypatch.setattr(attention, "gathered", lambda *a: calls.append(a[3].grid) or real(*a))
     for res in (32, 64):
         cfg = ModelConfig(resolution=res)
         spec = MaskSpec(n_q=1, n_k=3, q_offset=2, sparse=True)
