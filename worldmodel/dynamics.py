@@ -142,17 +142,16 @@ class KVCache:
     # The latest frame's latents (B, c, g, g): the velocity prior's z_{t-1} for the
     # next frame appended.
     last_latent: torch.Tensor | None = None
-    # Tokens each layer's buffer is sized for; set by the model when the sparse window
-    # bounds what the cache keeps (None: unbounded, buffers double as needed).
-    capacity: int | None = None
 
     @property
     def next_frame(self) -> int:
         return self.start + self.n_frames
 
-    def layer(self, i: int) -> _LayerKV:
+    def layer(self, i: int, capacity: int | None = None) -> _LayerKV:
+        """Layer ``i``'s keys and values; a layer made here gets a buffer of ``capacity``
+        tokens (the sparse window's bound; None: unbounded, doubling as needed)."""
         while len(self.layers) <= i:
-            self.layers.append(_LayerKV(self.capacity))
+            self.layers.append(_LayerKV(capacity))
         return self.layers[i]
 
     @property
@@ -262,7 +261,6 @@ class Dynamics(nn.Module):
         b, t = z.shape[:2]
         tpf, hd = cfg.tokens_per_frame, cfg.d_model // cfg.n_heads
         if cache is not None:
-            cache.capacity = (cfg.window_frames + SLACK_FRAMES) * tpf if sparse else None
             start_frame = cache.next_frame
             k_start = cache.start if cache.n_frames else start_frame
         else:
@@ -275,8 +273,9 @@ class Dynamics(nn.Module):
         cos, sin = _rope(frames, hd, tpf)
         cos, sin = cos.to(z.device), sin.to(z.device)
         x = self._tokens(z, actions).to(self.compute_dtype)
+        capacity = (cfg.window_frames + SLACK_FRAMES) * tpf if sparse else None
         for i, block in enumerate(self.blocks):
-            kv = cache.layer(i) if cache is not None else None
+            kv = cache.layer(i, capacity) if cache is not None else None
             x = block(x, cos, sin, cfg, spec, kv, backend)
         if cache is not None:
             self._update_cache(cache, n_k, k_start, sparse)
