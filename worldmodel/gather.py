@@ -32,7 +32,14 @@ import torch
 import torch.nn.functional as F
 
 from wmnet.worldmodel.config import ModelConfig
-from wmnet.worldmodel.masks import MaskSpec, allowed, band_blocks, band_frames, token_meta
+from wmnet.worldmodel.masks import (
+    MaskSpec,
+    allowed,
+    as_additive,
+    band_blocks,
+    band_frames,
+    token_meta,
+)
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,7 @@ def gather_plan(
             *(x[q_tok][:, :, None] for x in q_meta),
             *(x[k_tok][:, None, :] for x in k_meta),
         )
-        mask = torch.zeros(ok.shape, dtype=dtype).masked_fill(~ok, float("-inf"))[None]
+        mask = as_additive(ok, dtype)[None]
         g_index = g_mask = None
         if cfg.n_global:
             g_tok = torch.nonzero(q_meta[3]).flatten()
@@ -150,8 +157,7 @@ def gather_plan(
             )
             g_index = g_tok.to(dev)
             if not bool(g_ok.all()):
-                g_mask = torch.zeros(g_ok.shape, dtype=dtype).masked_fill(~g_ok, float("-inf"))
-                g_mask = g_mask.to(dev)
+                g_mask = as_additive(g_ok, dtype).to(dev)
         return GatherPlan(
             q_index=q_tok.flatten().to(dev),
             k_index=k_tok.flatten().to(dev),

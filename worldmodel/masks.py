@@ -103,8 +103,12 @@ def additive_mask(
     if mask is None:
         return None
     with torch.inference_mode(False):  # cached: see dense_mask
-        zeros = torch.zeros(mask.shape, dtype=dtype, device=mask.device)
-        return zeros.masked_fill(~mask, float("-inf"))
+        return as_additive(mask, dtype)
+
+
+def as_additive(ok: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Boolean ``ok`` (True = attend) as SDPA's additive mask: 0 = attend, -inf = not."""
+    return torch.zeros(ok.shape, dtype=dtype, device=ok.device).masked_fill(~ok, float("-inf"))
 
 
 @lru_cache(maxsize=64)
