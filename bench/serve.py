@@ -27,6 +27,7 @@ import bittensor as bt
 import httpx
 import uvicorn
 
+from wmnet.harness.wallets import load_wallet
 from wmnet.localnet.backend import InProcessBackend
 from wmnet.localnet.chain import Chain
 from wmnet.localnet.substrate import LocalnetSubstrate
@@ -34,7 +35,6 @@ from wmnet.localnet.test_subnet import configure_for_tests
 from wmnet.miner.app import create_app
 from wmnet.miner.config import MinerConfig
 from wmnet.miner.engine import RolloutEngine
-from wmnet.neurons.wallets import load_wallet
 from wmnet.protocol.auth import signed_post
 from wmnet.protocol.rollout import RolloutTask, SeededContext
 from wmnet.protocol.spec import ROLLOUT_PATH

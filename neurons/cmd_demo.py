@@ -58,7 +58,7 @@ class Plan:
 
     @classmethod
     def make(cls, n: int, store: Path) -> Plan:
-        from wmnet.neurons.local_subnet import MinerSpec
+        from wmnet.harness.local_subnet import MinerSpec
 
         specs, labels = [], []
         for i in range(n - 1):
@@ -87,7 +87,7 @@ def _step(say: Console, what: str, action: Callable[[], T]) -> T:
 
 
 def _start_validator(net: Any, db_url: str, store: Path, gateway_port: int) -> str:
-    from wmnet.neurons.processes import wait_http_ok
+    from wmnet.harness.processes import wait_http_ok
 
     extra = [*VALIDATOR_OPTIONS, "--db", db_url, "--store", str(store)]
     child = net.start_validator([*extra, "--gateway-port", str(gateway_port)])
@@ -176,14 +176,14 @@ def _watch(net: Any, miners: list[Any], tempos: int, customer: Any, view: Consol
 
 
 def _run(out: Path, n: int, tempos: int, tao_price: str, json_out: bool) -> dict[str, Any]:
+    from wmnet.harness.local_subnet import LocalSubnet
+    from wmnet.harness.processes import ProcessGroup
+    from wmnet.harness.setup import free_port
     from wmnet.ledger.db import open_ledger
     from wmnet.ledger.valuation import Valuation
     from wmnet.neurons import demo_report
     from wmnet.neurons.demo_customer import Customer, open_account
     from wmnet.neurons.demo_display import MinerRow
-    from wmnet.neurons.demo_setup import free_port
-    from wmnet.neurons.local_subnet import LocalSubnet
-    from wmnet.neurons.processes import ProcessGroup
 
     say = _wide(err_console if json_out else console)
     currency = Valuation.from_config().currency

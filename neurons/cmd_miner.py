@@ -91,6 +91,7 @@ def run(
     ),
 ) -> None:
     """Serve rollouts: check registration, publish the axon, run the HTTP server."""
+    from wmnet.harness.wallets import load_wallet
     from wmnet.miner.config import MinerConfig
     from wmnet.miner.serve import (
         StartupError,
@@ -100,7 +101,6 @@ def run(
         publish_ip,
         serve,
     )
-    from wmnet.neurons.wallets import load_wallet
 
     if log_level.lower() not in ("debug", "info", "warning", "error"):
         fail("--log-level must be debug, info, warning or error")

@@ -50,7 +50,7 @@ def create(
     """Register a new subnet owned by the wallet's coldkey."""
     import bittensor as bt
 
-    from wmnet.neurons.wallets import ensure_wallet
+    from wmnet.harness.wallets import ensure_wallet
 
     _run_intent(
         network, bt.RegisterSubnet(), ensure_wallet(wallet, hotkey), json_out, "create subnet"
@@ -68,7 +68,7 @@ def start(
     """Start a subnet's emission (start_call), as its owner."""
     import bittensor as bt
 
-    from wmnet.neurons.wallets import ensure_wallet
+    from wmnet.harness.wallets import ensure_wallet
 
     _run_intent(
         network, bt.StartCall(netuid=netuid), ensure_wallet(wallet, hotkey), json_out, "start"
@@ -86,7 +86,7 @@ def register(
     """Register the wallet's hotkey on a subnet by burning the registration cost."""
     import bittensor as bt
 
-    from wmnet.neurons.wallets import ensure_wallet
+    from wmnet.harness.wallets import ensure_wallet
 
     _run_intent(
         network,
@@ -109,7 +109,7 @@ def stake(
     """Stake TAO from the coldkey onto the wallet's hotkey."""
     import bittensor as bt
 
-    from wmnet.neurons.wallets import ensure_wallet
+    from wmnet.harness.wallets import ensure_wallet
 
     w = ensure_wallet(wallet, hotkey)
     intent = bt.AddStake(netuid=netuid, hotkey_ss58=w.hotkey.ss58_address, amount_tao=amount)
@@ -131,7 +131,7 @@ def set_hyperparameter(
     """Set an owner-settable hyperparameter on a subnet you own."""
     import bittensor as bt
 
-    from wmnet.neurons.wallets import ensure_wallet
+    from wmnet.harness.wallets import ensure_wallet
 
     parsed: Any = value
     if value.lower() in ("true", "false"):

@@ -101,7 +101,7 @@ def run(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    from wmnet.neurons.wallets import load_wallet
+    from wmnet.harness.wallets import load_wallet
     from wmnet.protocol.spec import MAX_HORIZON, PRECISIONS
     from wmnet.validator.config import ValidatorConfig
     from wmnet.validator.loop import ValidatorLoop

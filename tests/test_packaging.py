@@ -17,6 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 FOLDERS = sorted(
     _BARE := (
         "bench",
+        "harness",
         "ledger",
         "localnet",
         "miner",

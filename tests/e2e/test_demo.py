@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.neurons.procs import alive, terminal_sigint
+from tests.harness.procs import alive, terminal_sigint
 
 pytestmark = [
     pytest.mark.slow,

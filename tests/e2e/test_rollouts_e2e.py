@@ -8,8 +8,8 @@ import json
 
 import pytest
 
-from wmnet.neurons.local_subnet import LocalSubnet, MinerSpec
-from wmnet.neurons.processes import ProcessGroup
+from wmnet.harness.local_subnet import LocalSubnet, MinerSpec
+from wmnet.harness.processes import ProcessGroup
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from wmnet.neurons.local_subnet import LocalSubnet, MinerSpec
-from wmnet.neurons.processes import ProcessGroup
+from wmnet.harness.local_subnet import LocalSubnet, MinerSpec
+from wmnet.harness.processes import ProcessGroup
 from wmnet.protocol.shard import ShardData
 from wmnet.training import checkpoints, shards
 from wmnet.training.inner import encode, eval_loss

@@ -13,10 +13,10 @@ import time
 import bittensor as bt
 import pytest
 
+from wmnet.harness.local_subnet import LocalSubnet, MinerSpec
+from wmnet.harness.processes import ProcessGroup
+from wmnet.harness.wallets import load_wallet
 from wmnet.localnet.network import client_for
-from wmnet.neurons.local_subnet import LocalSubnet, MinerSpec
-from wmnet.neurons.processes import ProcessGroup
-from wmnet.neurons.wallets import load_wallet
 from wmnet.validator.config import ValidatorConfig
 from wmnet.validator.loop import ValidatorLoop
 from wmnet.validator.tasks import TaskPolicy

@@ -9,11 +9,11 @@ import bittensor as bt
 import pytest
 
 from tests.localnet.epoch_paths import PATHS
+from wmnet.harness.wallets import DevWallet, load_wallet
 from wmnet.localnet.backend import InProcessBackend
 from wmnet.localnet.chain import Chain
 from wmnet.localnet.substrate import LocalnetSubstrate
 from wmnet.localnet.test_subnet import configure_for_tests
-from wmnet.neurons.wallets import DevWallet, load_wallet
 
 
 @pytest.fixture(params=PATHS)

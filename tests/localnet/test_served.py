@@ -17,10 +17,10 @@ import bittensor as bt
 import httpx
 import pytest
 
+from wmnet.harness.wallets import load_wallet
 from wmnet.localnet.network import client_for
 from wmnet.localnet.server import check_bind
 from wmnet.localnet.test_subnet import configure_for_tests
-from wmnet.neurons.wallets import load_wallet
 
 pytestmark = pytest.mark.slow
 
@@ -88,7 +88,7 @@ CLIENT = textwrap.dedent(
     import bittensor as bt
     import httpx
     from wmnet.localnet.network import client_for
-    from wmnet.neurons.wallets import load_wallet
+    from wmnet.harness.wallets import load_wallet
 
     url, role, netuid = sys.argv[1], sys.argv[2], int(sys.argv[3])
 

@@ -23,13 +23,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.localnet.conftest import make_subnet
+from wmnet.harness.wallets import DevWallet, load_wallet
 from wmnet.localnet.backend import InProcessBackend
 from wmnet.localnet.chain import Chain
 from wmnet.localnet.substrate import LocalnetSubstrate
 from wmnet.miner.app import create_app
 from wmnet.miner.config import MinerConfig
 from wmnet.miner.engine import RolloutEngine
-from wmnet.neurons.wallets import DevWallet, load_wallet
 
 MIN_STAKE_TAO = 100.0
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from tests.localnet.served_thread import served
+from wmnet.harness.setup import free_port
 from wmnet.localnet.network import client_for
-from wmnet.neurons.demo_setup import free_port
 
 WMNET = [sys.executable, "-m", "wmnet.neurons.cli"]
 

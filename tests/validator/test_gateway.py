@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 
 from tests.localnet.served_thread import served_app
 from tests.validator.subnet import client_for, permitted_subnet
+from wmnet.harness.wallets import load_wallet
 from wmnet.ledger import models
 from wmnet.ledger.billing import Billing
 from wmnet.ledger.db import open_ledger
@@ -23,7 +24,6 @@ from wmnet.localnet.chain import Chain
 from wmnet.miner.app import create_app
 from wmnet.miner.config import MinerConfig
 from wmnet.miner.engine import RolloutEngine
-from wmnet.neurons.wallets import load_wallet
 from wmnet.protocol.gateway import CustomerRolloutRequest, CustomerRolloutResponse
 from wmnet.protocol.rollout import SeededContext
 from wmnet.validator.gateway import GatewayDeps, create_gateway_app

@@ -17,11 +17,11 @@ import torch
 
 from tests.localnet.served_thread import served_app
 from tests.validator.subnet import client_for, permitted_subnet
+from wmnet.harness.wallets import load_wallet
 from wmnet.localnet.chain import Chain
 from wmnet.miner.app import create_app
 from wmnet.miner.config import MinerConfig
 from wmnet.miner.engine import RolloutEngine
-from wmnet.neurons.wallets import load_wallet
 from wmnet.protocol.shard import InnerHyper
 from wmnet.protocol.usage import UsageEvent
 from wmnet.training import checkpoints

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import bittensor as bt
 
+from wmnet.harness.processes import Child, ProcessGroup, wait_http_ok
+from wmnet.harness.setup import DemoKeys, create_subnet, free_port
 from wmnet.localnet.network import client_for
-from wmnet.neurons.demo_setup import DemoKeys, create_subnet, free_port
-from wmnet.neurons.processes import Child, ProcessGroup, wait_http_ok
 
 WMNET = [sys.executable, "-m", "wmnet.neurons.cli"]
 

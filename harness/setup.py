@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import bittensor as bt
 
+from wmnet.harness.wallets import DevWallet, load_wallet
 from wmnet.localnet.network import client_for
 from wmnet.localnet.test_subnet import configure_for_tests
-from wmnet.neurons.wallets import DevWallet, load_wallet
 
 # Subtensor refuses StartCall until this many blocks after registration
 # (`StartCallDelay`, 10 on the fast-blocks localnet runtime).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.neurons.procs import alive, terminal_sigint
+from tests.harness.procs import alive, terminal_sigint
 
 # The driver starts two children; the second starts a grandchild of its own (as a server
 # with workers would). It prints every pid, then waits to be stopped.
@@ -20,7 +20,7 @@ DRIVER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from wmnet.neurons.processes import ProcessGroup
+    from wmnet.harness.processes import ProcessGroup
 
     with ProcessGroup(Path(sys.argv[1]), grace_s=2.0) as group:
         sleeper = [sys.executable, "-c", "import time; time.sleep(120)"]
