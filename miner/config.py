@@ -28,6 +28,11 @@ class MinerConfig:
 
     hotkey_ss58: str  # this miner's hotkey: requests must be signed for it
     netuid: int
+    # Where its key lives (names only), for what the miner signs itself (training-shard
+    # updates); each worker loads it (wmnet.miner.keys).
+    wallet: str | None = None
+    wallet_hotkey: str = "default"
+    wallet_path: str | None = None
     network: str = "localnet"
     host: str = "127.0.0.1"
     port: int = 8091

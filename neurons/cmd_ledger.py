@@ -74,14 +74,15 @@ def report(
     from wmnet.ledger.render import plot as draw
     from wmnet.ledger.reports import ReportError, ReportQuery, build_report
 
+    # A malformed option is a usage error: one line, exit status 2 (as typer's own).
     if fmt not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}", 2)
     if plot is not None and plot.suffix.lower() != ".png":
-        fail(f"--plot writes a PNG: give a path ending in .png, not {str(plot)!r}")
+        fail(f"--plot writes a PNG: give a path ending in .png, not {str(plot)!r}", 2)
     try:
         query = ReportQuery.parse(by, since, until, netuid, _currency(currency))
     except ReportError as error:
-        fail(str(error))
+        fail(str(error), 2)
     sessions = _open(db)
     with sessions() as session:
         data = build_report(session, query)

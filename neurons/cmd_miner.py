@@ -116,6 +116,9 @@ def run(
         config = MinerConfig(
             hotkey_ss58=hotkey_ss58,
             netuid=netuid,
+            wallet=wallet,
+            wallet_hotkey=hotkey,
+            wallet_path=wallet_path,
             network=network,
             host=bind,
             port=port,

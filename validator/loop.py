@@ -34,13 +34,19 @@ from wmnet.protocol.usage import CapacityRecord, UsageEvent, WeightAttribution
 from wmnet.training.store import StoreError, open_store
 from wmnet.validator.blend import blend
 from wmnet.validator.config import ValidatorConfig
-from wmnet.validator.miner_client import QueryOutcome, query_capacity, query_rollout
+from wmnet.validator.miner_client import (
+    QueryOutcome,
+    miner_http_client,
+    query_capacity,
+    query_rollout,
+    rollout_cap,
+)
 from wmnet.validator.scoring import Answer, score_round
 from wmnet.validator.shards import ShardRoundReport, ShardRounds, record_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
 from wmnet.validator.targets import MinerTarget, miner_targets, ranked
 from wmnet.validator.tasks import draw_task
-from wmnet.validator.usage import UsageSink
+from wmnet.validator.usage import GuardedSink, UsageSink, device_seconds
 from wmnet.validator.verification import Verdict, verify_answers
 from wmnet.validator.weights import WeightOutcome, set_weights
 from wmnet.worldmodel.checkpoint import CheckpointError
@@ -90,6 +96,9 @@ class ValidatorLoop:
         self.model = model
         self.model_id = model_id
         self.usage = usage
+        # Every record goes through this: a store failure (the ledger down, a disk
+        # full) is logged and counted (sink.failures), never fatal to the loop.
+        self.sink = GuardedSink(usage)
         self.hotkey = wallet.hotkey.ss58_address
         self.rng = np.random.default_rng(config.seed)
         self.state: ValidatorState = load_state(self.state_path, config.netuid, config.score_alpha)
@@ -132,14 +141,20 @@ class ValidatorLoop:
             if t.hotkey not in self.capacity
             or block - self.capacity[t.hotkey][0] >= self.config.capacity_refresh_blocks
         ]
-        reports = await asyncio.gather(
-            *(query_capacity(http, self.wallet, t.axon, t.hotkey) for t in stale)
+        outcomes = await asyncio.gather(
+            *(
+                query_capacity(http, self.wallet, t.axon, t.hotkey, self.config.capacity_timeout_s)
+                for t in stale
+            )
         )
-        for t, report in zip(stale, reports, strict=True):
+        for t, outcome in zip(stale, outcomes, strict=True):
+            report = outcome.result
             self.capacity[t.hotkey] = (block, report)
-            if report is not None and report.hotkey == t.hotkey:
-                record = CapacityRecord(netuid=self.config.netuid, miner_uid=t.uid, report=report)
-                self.usage.record_capacity(record)
+            if report is None:
+                log.info("uid %d capacity refused: %s", t.uid, outcome.reason)
+                continue
+            record = CapacityRecord(netuid=self.config.netuid, miner_uid=t.uid, report=report)
+            self.sink.record_capacity(record)
 
     async def run_round(self, http: httpx.AsyncClient, graph: bt.Metagraph) -> RoundReport | None:
         targets = miner_targets(graph, self.hotkey)
@@ -149,6 +164,7 @@ class ValidatorLoop:
         if len(targets) > self.config.sample_size:
             picks = self.rng.choice(len(targets), self.config.sample_size, replace=False)
             targets = [targets[i] for i in sorted(picks)]
+        started = time.monotonic()
         await self._capacities(http, targets, graph.block)
         tasks = [
             draw_task(
@@ -159,12 +175,22 @@ class ValidatorLoop:
             )
             for t in targets
         ]
+        cfg = self.model.cfg
+        latent = (cfg.latent_channels, cfg.grid, cfg.grid)
         outcomes: list[QueryOutcome] = await asyncio.gather(
             *(
-                query_rollout(http, self.wallet, t.axon, t.hotkey, task)
+                query_rollout(
+                    http,
+                    self.wallet,
+                    t.axon,
+                    t.hotkey,
+                    task,
+                    max_bytes=rollout_cap(task, latent, cfg.resolution),
+                )
                 for t, task in zip(targets, tasks, strict=True)
             )
         )
+        asked_s = time.monotonic() - started
         answered = [
             (i, (tasks[i], o.result)) for i, o in enumerate(outcomes) if o.result is not None
         ]
@@ -188,13 +214,26 @@ class ValidatorLoop:
         )
         for t, v in zip(targets, verdicts, strict=True):
             log.info("uid %d %s: %s", t.uid, "verified" if v.verified else "rejected", v.reason)
+        log.info(
+            "round at block %d: %d miners asked in %.2f s (deadline %.2f s), %.2f s in all",
+            graph.block,
+            len(targets),
+            asked_s,
+            self.round_deadline_s,
+            time.monotonic() - started,
+        )
         return report
+
+    @property
+    def round_deadline_s(self) -> float:
+        """The longest a rollout round may wait for miners: the capacity refresh's
+        timeout, then the tasks' deadline (verification comes after)."""
+        return self.config.capacity_timeout_s + self.config.policy.deadline_ms / 1000
 
     def _record_usage(self, targets, tasks, outcomes, verdicts) -> None:
         now = time.time()
         for t, task, o, v in zip(targets, tasks, outcomes, verdicts, strict=True):
-            compute_s = o.result.timing.compute_ms / 1000 if o.result is not None else 0.0
-            self.usage.record(
+            self.sink.record(
                 UsageEvent(
                     request_id=task.task_id,
                     time=now,
@@ -204,7 +243,10 @@ class ValidatorLoop:
                     miner_hotkey=t.hotkey,
                     workload="rollout",
                     units=task.horizon if v.verified else 0,
-                    device_seconds=compute_s,
+                    device_seconds=device_seconds(
+                        o.result.timing.compute_ms / 1000 if o.result is not None else 0.0,
+                        o.latency_s,
+                    ),
                     origin="synthetic",
                     verified=v.verified,
                     reason=v.reason,
@@ -224,7 +266,7 @@ class ValidatorLoop:
             return None
         if report is None:
             return None
-        record_round(report, self.state.shard_scores, self.usage, self.config.netuid, self.hotkey)
+        record_round(report, self.state.shard_scores, self.sink, self.config.netuid, self.hotkey)
         self.state.shard_head = report.head_id
         self.state.shard_steps += bool(report.aggregated)
         self.status.shard_rounds += 1
@@ -240,7 +282,7 @@ class ValidatorLoop:
         """How much of each miner's weight each workload earned (``blend``)."""
         hotkeys = {n.uid: n.hotkey for n in graph.neurons}
         now = time.time()
-        self.usage.record_attribution(
+        self.sink.record_attribution(
             [
                 WeightAttribution(
                     time=now,
@@ -297,7 +339,7 @@ class ValidatorLoop:
         """Run until ``stop`` is set (or ``max_rounds`` rounds are done); a chain that
         is down at start or restarts midway is waited for, not fatal."""
         stop = stop or asyncio.Event()
-        async with httpx.AsyncClient() as http:
+        async with miner_http_client(max(64, 2 * self.config.sample_size)) as http:
             while not stop.is_set():
                 try:
                     async with client_for(self.config.network) as client:
