@@ -293,8 +293,16 @@ class ShardRounds:
             got = await asyncio.to_thread(receive, self.store, target.hotkey, task, outcome, n)
             return outcome, got
 
+        started = time.monotonic()
         answers = await asyncio.gather(
             *(ask(t, task) for t, task in zip(targets, tasks, strict=True))
+        )
+        log.info(
+            "shard round %s: %d miners asked in %.2f s (deadline %.2f s)",
+            round_id[:12],
+            len(targets),
+            time.monotonic() - started,
+            self.config.deadline_ms / 1000,
         )
         outcomes = [o for o, _ in answers]
         received = [r for _, r in answers]
