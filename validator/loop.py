@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,6 +109,10 @@ class ValidatorLoop:
         # After a refusal, wait this block before asking again: a rate-limited validator
         # that retried every round would only collect more refusals.
         self._weights_retry_block = 0
+        # All model work (verification, shard scoring) on one thread of its own: the
+        # same torch state every time, and no per-thread allocator caches multiplying
+        # the validator's memory as the default pool's threads take turns.
+        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wmnet-validator")
         self.shards: ShardRounds | None = None
         if config.shards is not None:
             self.shards = ShardRounds(
@@ -116,6 +121,7 @@ class ValidatorLoop:
                 open_store(config.shards.store),
                 head_id=self.state.shard_head,
                 rng=np.random.default_rng(None if config.seed is None else config.seed + 1),
+                compute=self.compute,
             )
 
     @property
@@ -196,7 +202,9 @@ class ValidatorLoop:
         ]
         verdicts: list[Verdict] = [Verdict(False, o.reason) for o in outcomes]
         if answered:
-            checked = await asyncio.to_thread(verify_answers, self.model, [p for _, p in answered])
+            checked = await asyncio.get_running_loop().run_in_executor(
+                self.compute, verify_answers, self.model, [p for _, p in answered]
+            )
             for (i, _), verdict in zip(answered, checked, strict=True):
                 verdicts[i] = verdict
         answers = [

@@ -38,6 +38,7 @@ import asyncio
 import logging
 import secrets
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -214,8 +215,13 @@ class ShardRounds:
         head_id: str | None = None,
         rng: np.random.Generator | None = None,
         registry: ModelRegistry | None = None,
+        compute: Executor | None = None,
     ) -> None:
         self.config, self.wallet, self.store = config, wallet, store
+        # Model work (loading, scoring, the outer step) runs here; store reads (pinning
+        # updates as answers arrive) on the default threads, so a slow read never
+        # holds up scoring and scoring never holds up pinning.
+        self.compute = compute
         self.rng = rng or np.random.default_rng()
         self.registry = registry or ModelRegistry()
         self.outer = OuterNesterov(config.outer_lr, config.outer_momentum)
@@ -281,7 +287,8 @@ class ShardRounds:
         if len(targets) > self.config.sample_size:
             picks = self.rng.choice(len(targets), self.config.sample_size, replace=False)
             targets = [targets[i] for i in sorted(picks)]
-        base = await asyncio.to_thread(self._ensure_head)
+        loop = asyncio.get_running_loop()
+        base = await loop.run_in_executor(self.compute, self._ensure_head)
         base_id = self.head_id
         n = params.count(base)
         round_id = shards.new_round_id()
@@ -306,8 +313,8 @@ class ShardRounds:
         )
         outcomes = [o for o, _ in answers]
         received = [r for _, r in answers]
-        return await asyncio.to_thread(
-            self._finish, round_id, block, base, targets, tasks, outcomes, received
+        return await loop.run_in_executor(
+            self.compute, self._finish, round_id, block, base, targets, tasks, outcomes, received
         )
 
     def _finish(

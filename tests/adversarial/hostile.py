@@ -33,6 +33,7 @@ mode                ``GET /v1/capacity``       ``POST /v1/rollout`` ``POST /v1/s
                                                                     object id at once
 ``copy-resign``     a valid report             -                    re-seals another's
                                                                     payload as its own
+``refuse``          503 everywhere (between phases)
 ==================  =========================  ===================  ======================
 """
 
@@ -41,6 +42,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import gzip
 import itertools
 import json
@@ -53,6 +55,7 @@ from typing import Any
 
 import numpy as np
 
+CALLER: contextvars.ContextVar[str] = contextvars.ContextVar("caller", default="?")
 BOMB_BYTES = 256 * 1024 * 1024  # what a bomb inflates to: far past any cap
 DRIP_S = 0.5
 CAPACITY_VARIANTS = (
@@ -88,7 +91,7 @@ class Hostile:
         self.counts: dict[str, dict[str, dict[str, int]]] = {}
         self.engine: Any = None
         self._bomb: tuple[bytes, bytes] | None = None
-        self._variant = itertools.count()
+        self._turns: dict[tuple[str, str], itertools.count] = {}
         self._corrupted: set[str] = set()
 
     # --- plumbing -------------------------------------------------------------------
@@ -105,6 +108,10 @@ class Hostile:
         tmp = self.status_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(self.counts))
         os.replace(tmp, self.status_file)
+
+    def turn(self, kind: str) -> int:
+        """0, 1, 2, … per caller and kind: each validator sees every variant in turn."""
+        return next(self._turns.setdefault((CALLER.get(), kind), itertools.count()))
 
     def bombs(self) -> tuple[bytes, bytes]:
         if self._bomb is None:
@@ -125,8 +132,9 @@ class Hostile:
             path = target.split("?", 1)[0]
             mode = self.mode()
             caller = headers.get("x-bittensor-hotkey", "?")
-            await self.answer(mode, method, path, body, writer)
+            CALLER.set(caller)  # this connection's task only
             self._count(mode, path, caller)
+            await self.answer(mode, method, path, body, writer)
         except (asyncio.IncompleteReadError, ConnectionError, ValueError, OSError):
             pass
         finally:
@@ -159,6 +167,9 @@ class Hostile:
         if path == "/healthz":
             await self.send(writer, 200, b'{"status": "ok"}')
             return
+        if mode == "refuse":
+            await self.send(writer, 503, b'{"error": "overloaded", "detail": "refused"}')
+            return
         if mode in ("gzip-stacked", "gzip-single"):
             single, stacked = await asyncio.to_thread(self.bombs)
             encoding, data = ("gzip, gzip", stacked) if mode == "gzip-stacked" else ("gzip", single)
@@ -177,7 +188,7 @@ class Hostile:
             await self.send(writer, 404, b"{}")
 
     async def oversized(self, writer: asyncio.StreamWriter) -> None:
-        if next(self._variant) % 2:
+        if self.turn("oversized") % 2:
             # A declared length far past any cap (the body never comes).
             await self.send(writer, 200, b"", {"Content-Length": str(10**12)}, length=False)
             return
@@ -217,7 +228,7 @@ class Hostile:
         }
         if mode != "capacity":
             return json.dumps(report)
-        variant = CAPACITY_VARIANTS[next(self._variant) % len(CAPACITY_VARIANTS)]
+        variant = CAPACITY_VARIANTS[self.turn("capacity") % len(CAPACITY_VARIANTS)]
         text = json.dumps({**report, **variant})
         for value in ("Infinity", "1e400", "NaN"):  # bare JSON numbers, not strings
             text = text.replace(f'"{value}"', value)
@@ -259,20 +270,20 @@ class Hostile:
         text = json.dumps(answer)
         if mode == "timings":
             # Within bounds but far past any wall time (clamped), then non-finite ones.
-            value = ("3600000.0", "Infinity", "1e400", "NaN")[next(self._variant) % 4]
+            value = ("3600000.0", "Infinity", "1e400", "NaN")[self.turn("timings") % 4]
             text = text.replace('"compute_ms": 1.0', f'"compute_ms": {value}')
         await self.send(writer, 200, text.encode())
 
     # --- training shards ------------------------------------------------------------
 
-    def _shard_context(self, raw: bytes) -> tuple[Any, int]:
+    def _shard_context(self, raw: bytes | None) -> tuple[Any, int]:
         from wmnet.protocol.shard import ShardTask
         from wmnet.training import params
         from wmnet.worldmodel.checkpoint import load_default
 
         if not hasattr(self, "_n"):
             self._n = params.count(load_default())
-        return ShardTask.model_validate_json(raw), self._n
+        return (ShardTask.model_validate_json(raw) if raw else None), self._n
 
     def _result(self, task: Any, oid: str, size: int, compute_ms: str = "0.0") -> bytes:
         text = json.dumps(
@@ -345,7 +356,7 @@ class Hostile:
         elif mode == "symlink":
             name = secrets.token_hex(32)
             others = await self._wait_for_others(arrived)
-            target = others[0] if others and next(self._variant) % 2 else Path("/dev/zero")
+            target = others[0] if others and self.turn("symlink") % 2 else Path("/dev/zero")
             if target != Path("/dev/zero"):
                 name = target.name  # its name matches the content it points at
             link = self._mine() / name
@@ -371,7 +382,7 @@ class Hostile:
             await self.send(writer, 200, self._result(task, oid, size))
         elif mode == "timings":
             oid, size = await asyncio.to_thread(self._lazy, task, n)
-            bad = ("Infinity", "1e400", "NaN")[next(self._variant) % 3]
+            bad = ("Infinity", "1e400", "NaN")[self.turn("shard-timings") % 3]
             await self.send(writer, 200, self._result(task, oid, size, bad))
         else:  # frames: a lazy, properly sealed update
             oid, size = await asyncio.to_thread(self._lazy, task, n)
@@ -409,7 +420,9 @@ def main() -> None:
 
     signer = dev_keypair(f"{args.wallet}//{args.hotkey}")
     hostile = Hostile(args.mode_file, args.status_file, signer.ss58_address, args.store, signer)
-    hostile.bombs()  # ready before the first request
+    hostile.bombs()  # ready before the first request, like the model
+    hostile._engine()
+    hostile._shard_context(None)
     asyncio.run(serve(hostile, args.port))
 
 
