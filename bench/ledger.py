@@ -34,7 +34,7 @@ from wmnet.ledger.db import make_engine, migrate
 from wmnet.ledger.indexer import EpochSnapshot, NeuronRow, store_epoch
 from wmnet.ledger.reports import ReportQuery, build_report
 from wmnet.ledger.usage import ingest_jsonl, store_usage_rows
-from wmnet.ledger.valuation import Valuation
+from wmnet.ledger.valuation import AlphaPrice, PriceOrigin, Valuation
 from wmnet.protocol.usage import UsageEvent, WeightAttribution
 
 DAY = 86_400.0
@@ -148,7 +148,8 @@ def bulk_chain_and_revenue(sessions: sessionmaker[Session], epochs: int = 500) -
             for u in range(4, 64)
         ]
         snapshot = EpochSnapshot(1, 100 + 361 * e, T0 + 30 * DAY * e / epochs, 360, "owner",
-                                 tuple(neurons), 10**9, "bench", 11796)  # fmt: skip
+                                 tuple(neurons), AlphaPrice(10**9, PriceOrigin.CHAIN, "bench"),
+                                 11796)  # fmt: skip
         store_epoch(sessions, snapshot, valuation, "bench")
     with sessions.begin() as session:
         session.add(

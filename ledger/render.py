@@ -18,8 +18,8 @@ _COMMON = [
     ("device_seconds", "device s"),
     ("utilization_text", "utilization"),
     ("emission_tao", "emissions TAO"),
-    ("emission_value_text", "emissions {cur}"),
-    ("revenue_text", "revenue {cur}"),
+    ("emission_value", "emissions {cur}"),
+    ("revenue", "revenue {cur}"),
     ("subsidy_ratio_text", "subsidy ratio"),
     ("cost_per_unit", "cost/unit {cur}"),
 ]
@@ -89,15 +89,15 @@ def plot(report: dict[str, Any], path: str | Path) -> Path:
     def emission(row: dict[str, Any]) -> float:
         if valued:
             return row["emission_value_micro"] / 1e6
-        return row["emission_rao"] / 1e9
+        return row["emission_alpha_rao"] / 1e9
 
     if report["by"] == "epoch":
         times = [datetime.fromtimestamp(r["time"], UTC) for r in rows]
-        workloads = sorted({w for r in rows for w in r["subsidy_by_workload_rao"]})
+        workloads = sorted({w for r in rows for w in r["subsidy_by_workload_alpha_rao"]})
         for workload in workloads:
             axis.plot(
                 times,
-                [r["subsidy_by_workload_rao"].get(workload, 0) / 1e9 for r in rows],
+                [r["subsidy_by_workload_alpha_rao"].get(workload, 0) / 1e9 for r in rows],
                 marker="o",
                 label=f"{workload} emissions (TAO)",
             )

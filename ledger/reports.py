@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from fractions import Fraction
@@ -41,7 +42,7 @@ from wmnet.ledger.models import (
     UsageEvent,
     UsageRollup,
 )
-from wmnet.ledger.valuation import DEFAULT_CURRENCY, format_scaled, value_micro
+from wmnet.ledger.valuation import DEFAULT_CURRENCY, format_scaled, tao_rao, value_micro
 from wmnet.protocol.spec import WORKLOADS
 
 GROUPINGS = ("workload", "miner", "epoch")
@@ -138,8 +139,8 @@ def _ratio_text(numerator: int | None, denominator: int) -> tuple[float | None, 
     return value, f"{value:.3f}"
 
 
-def _money(micro: int | None) -> str:
-    return "n/a" if micro is None else format_scaled(micro, MICRO)
+def _decimal(amount: int | None, scale: int) -> str | None:
+    return None if amount is None else format_scaled(amount, scale)
 
 
 def _per_unit(micro: int | None, units: int) -> str | None:
@@ -238,18 +239,22 @@ def _usage_totals(session: Session, q: ReportQuery, by_workload: bool) -> dict[t
 
 @dataclass
 class _Emission:
-    rao: int = 0
-    value_micro: int | None = 0
-    unvalued_epochs: int = 0
+    """Emission in rao of alpha, its TAO value (rao) and its currency value (micro-units),
+    each part valued at its own epoch's prices; a value is None once any part lacks its
+    price (a partial sum would read as the whole)."""
 
-    def add(self, rao: int, price_rao: int, tao_micro: int | None) -> None:
-        self.rao += rao
-        value = value_micro(rao, price_rao, tao_micro)
-        if value is None:
-            self.unvalued_epochs += 1
-            self.value_micro = None
-        elif self.value_micro is not None:
-            self.value_micro += value
+    alpha_rao: int = 0
+    tao_rao: int | None = 0
+    value_micro: int | None = 0
+
+    def add(self, alpha_rao: int, alpha_price_tao_rao: int | None, tao_micro: int | None) -> None:
+        self.alpha_rao += alpha_rao
+        tao = tao_rao(alpha_rao, alpha_price_tao_rao)
+        self.tao_rao = None if tao is None or self.tao_rao is None else self.tao_rao + tao
+        value = value_micro(alpha_rao, alpha_price_tao_rao, tao_micro)
+        self.value_micro = (
+            None if value is None or self.value_micro is None else self.value_micro + value
+        )
 
 
 def _revenue_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, tuple[int, int]]:
@@ -293,26 +298,34 @@ def _figures(
         "offered_slot_seconds": round(offered, 6),
         "utilization": utilization,
         "utilization_text": "n/a" if utilization is None else f"{100 * utilization:.1f}%",
-        "emission_rao": emission.rao,
-        "emission_tao": format_scaled(emission.rao, RAO_PER_TAO),
+        "requests_failed": usage.organic + usage.synthetic - usage.verified,
+        "emission_alpha_rao": emission.alpha_rao,
+        "emission_alpha": format_scaled(emission.alpha_rao, RAO_PER_TAO),
+        "emission_tao_rao": emission.tao_rao,
+        "emission_tao": _decimal(emission.tao_rao, RAO_PER_TAO),
         "emission_value_micro": emission.value_micro,
-        "emission_value_text": _money(emission.value_micro),
+        "emission_value": _decimal(emission.value_micro, MICRO),
         "revenue_events": revenue[0],
         "revenue_micro": revenue[1],
-        "revenue_text": _money(revenue[1]),
+        "revenue": format_scaled(revenue[1], MICRO),
         "subsidy_ratio": ratio,
         "subsidy_ratio_text": ratio_text,
         "cost_per_unit": _per_unit(emission.value_micro, usage.units),
     }
 
 
-def _notes(rows: list[dict[str, Any]], q: ReportQuery, unvalued: int) -> list[str]:
+def _notes(rows: list[dict[str, Any]], q: ReportQuery, unpriced: int, unvalued: int) -> list[str]:
     notes = []
     infinite = [str(r["key"]) for r in rows if r["subsidy_ratio_text"] == INFINITY]
     if infinite:
         notes.append(
             f"subsidy ratio ∞ for {', '.join(infinite)}: no external revenue in the window, "
             "so emissions paid for all of that work"
+        )
+    if unpriced:
+        notes.append(
+            f"{unpriced} epoch(s) have no alpha price (the chain reported no pool; set "
+            "--alpha-price when ingesting): their emission has no TAO or currency value"
         )
     if unvalued:
         notes.append(
@@ -335,12 +348,12 @@ def by_workload(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     statement = (
         select(
             Subsidy.workload,
-            func.sum(Subsidy.emission_rao),
-            Epoch.alpha_price_rao,
+            func.sum(Subsidy.emission_alpha_rao),
+            Epoch.alpha_price_tao_rao,
             Epoch.tao_price_micro,
         )
         .join(Epoch, Epoch.id == Subsidy.epoch_id)
-        .group_by(Subsidy.workload, Epoch.id, Epoch.alpha_price_rao, Epoch.tao_price_micro)
+        .group_by(Subsidy.workload, Epoch.id, Epoch.alpha_price_tao_rao, Epoch.tao_price_micro)
     )
     for workload, rao, price, tao in session.execute(_epoch_filter(statement, q)):
         emission[workload].add(int(rao), price, tao)
@@ -361,10 +374,10 @@ def by_miner(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     usage = _usage_by(session, q, UsageEvent.miner_uid, UsageEvent.miner_hotkey)
     emission: dict[tuple[int, str], _Emission] = defaultdict(_Emission)
     statement = (
-        select(EpochEmission.uid, EpochEmission.hotkey, EpochEmission.emission_rao)
-        .add_columns(Epoch.alpha_price_rao, Epoch.tao_price_micro)
+        select(EpochEmission.uid, EpochEmission.hotkey, EpochEmission.emission_alpha_rao)
+        .add_columns(Epoch.alpha_price_tao_rao, Epoch.tao_price_micro)
         .join(Epoch, Epoch.id == EpochEmission.epoch_id)
-        .where(EpochEmission.role == "miner", EpochEmission.emission_rao > 0)
+        .where(EpochEmission.role == "miner", EpochEmission.emission_alpha_rao > 0)
     )
     for uid, hotkey, rao, price, tao in session.execute(_epoch_filter(statement, q)):
         emission[(uid, hotkey)].add(int(rao), price, tao)
@@ -394,7 +407,7 @@ def by_epoch(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     epochs = list(session.scalars(_epoch_filter(select(Epoch), q).order_by(Epoch.time)))
     subsidies: dict[int, dict[str, int]] = defaultdict(dict)
     statement = (
-        select(Subsidy.epoch_id, Subsidy.workload, func.sum(Subsidy.emission_rao))
+        select(Subsidy.epoch_id, Subsidy.workload, func.sum(Subsidy.emission_alpha_rao))
         .join(Epoch, Epoch.id == Subsidy.epoch_id)
         .group_by(Subsidy.epoch_id, Subsidy.workload)
     )
@@ -419,7 +432,9 @@ def by_epoch(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
         previous[epoch.netuid] = epoch.time
         usage = _usage_totals(session, window, by_workload=False).get((), _Usage())
         emission = _Emission()
-        emission.add(epoch.miner_emission_rao, epoch.alpha_price_rao, epoch.tao_price_micro)
+        emission.add(
+            epoch.miner_emission_alpha_rao, epoch.alpha_price_tao_rao, epoch.tao_price_micro
+        )
         offered = offered_slot_seconds(capacity, window.since, window.until, by="hotkey")
         revenue = _revenue_total(session, window)
         figures = _figures(usage, emission, revenue, sum(offered.values()))
@@ -431,20 +446,32 @@ def by_epoch(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
                 "time": epoch.time,
                 "time_iso": datetime.fromtimestamp(epoch.time, UTC).isoformat(timespec="seconds"),
                 **figures,
-                "total_emission_rao": epoch.total_emission_rao,
-                "miner_emission_rao": epoch.miner_emission_rao,
-                "validator_emission_rao": epoch.validator_emission_rao,
-                "owner_emission_rao": epoch.owner_emission_rao,
-                "owner_cut_rao": epoch.owner_cut_rao,
+                "total_emission_alpha_rao": epoch.total_emission_alpha_rao,
+                "total_emission_tao_rao": tao_rao(
+                    epoch.total_emission_alpha_rao, epoch.alpha_price_tao_rao
+                ),
+                "miner_emission_alpha_rao": epoch.miner_emission_alpha_rao,
+                "validator_emission_alpha_rao": epoch.validator_emission_alpha_rao,
+                "owner_emission_alpha_rao": epoch.owner_emission_alpha_rao,
+                "owner_cut_alpha_rao": epoch.owner_cut_alpha_rao,
                 "owner_cut_source": epoch.owner_cut_source,
-                "subsidy_by_workload_rao": subsidies[epoch.id],
-                "alpha_price_rao": epoch.alpha_price_rao,
-                "alpha_price_source": epoch.alpha_price_source,
-                "tao_price_micro": epoch.tao_price_micro,
-                "tao_price_source": epoch.tao_price_source,
+                "subsidy_by_workload_alpha_rao": subsidies[epoch.id],
+                **_epoch_prices(epoch),
             }
         )
     return rows
+
+
+def _epoch_prices(epoch: Epoch) -> dict[str, Any]:
+    return {
+        "alpha_price_tao_rao": epoch.alpha_price_tao_rao,
+        "alpha_price": _decimal(epoch.alpha_price_tao_rao, RAO_PER_TAO),  # TAO per alpha
+        "alpha_price_origin": epoch.alpha_price_origin,
+        "alpha_price_source": epoch.alpha_price_source,
+        "tao_price_micro": epoch.tao_price_micro,
+        "tao_price": _decimal(epoch.tao_price_micro, MICRO),  # currency per TAO
+        "tao_price_source": epoch.tao_price_source,
+    }
 
 
 BUILDERS = {"workload": by_workload, "miner": by_miner, "epoch": by_epoch}
@@ -453,11 +480,15 @@ BUILDERS = {"workload": by_workload, "miner": by_miner, "epoch": by_epoch}
 def build_report(session: Session, q: ReportQuery) -> dict[str, Any]:
     """The report for ``q`` as one JSON-ready dict: rows, totals and notes."""
     rows = BUILDERS[q.by](session, q)
-    unvalued = session.scalar(
-        _epoch_filter(select(func.count()).select_from(Epoch), q).where(
-            Epoch.tao_price_micro.is_(None)
+    unpriced, unvalued = session.execute(
+        _epoch_filter(
+            select(
+                func.coalesce(func.sum(case((Epoch.alpha_price_tao_rao.is_(None), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((Epoch.tao_price_micro.is_(None), 1), else_=0)), 0),
+            ),
+            q,
         )
-    )
+    ).one()
     return {
         "by": q.by,
         "since": q.since,
@@ -466,8 +497,13 @@ def build_report(session: Session, q: ReportQuery) -> dict[str, Any]:
         "currency": q.currency,
         "rows": rows,
         "totals": _totals(rows),
-        "notes": _notes(rows, q, int(unvalued or 0)),
+        "notes": _notes(rows, q, int(unpriced), int(unvalued)),
     }
+
+
+def _sum_or_none(values: Iterable[int | None]) -> int | None:
+    values = list(values)
+    return None if None in values else sum(values)  # type: ignore[arg-type]
 
 
 def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -478,10 +514,10 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         units=sum(r["units"] for r in rows),
         device_seconds=sum(r["device_seconds"] for r in rows),
     )
-    values = [r["emission_value_micro"] for r in rows]
     emission = _Emission(
-        rao=sum(r["emission_rao"] for r in rows),
-        value_micro=None if None in values else sum(values),
+        alpha_rao=sum(r["emission_alpha_rao"] for r in rows),
+        tao_rao=_sum_or_none(r["emission_tao_rao"] for r in rows),
+        value_micro=_sum_or_none(r["emission_value_micro"] for r in rows),
     )
     revenue = (sum(r["revenue_events"] for r in rows), sum(r["revenue_micro"] for r in rows))
     offered = sum(r["offered_slot_seconds"] for r in rows)

@@ -3,8 +3,11 @@ workload and per miner, a PNG, and the checks that say whether the subnet did it
 
 The figures are the ledger's own (``wmnet.ledger.reports``, defined in docs/ledger.md):
 the demo adds nothing but the miners' labels and the final incentive read from the
-chain. Money stays exact: decimal strings (``emission_tao``, ``revenue``) beside the
-integers (``emission_rao``, ``revenue_micro``).
+chain. Emission is the subnet's alpha token: ``emission_alpha`` (alpha), its TAO value
+at each epoch's alpha price (``emission_tao``) and its currency value
+(``emission_value``) stay apart. Money stays exact: decimal strings beside the integers
+(``emission_alpha_rao``, ``emission_tao_rao``, ``emission_value_micro``,
+``revenue_micro``).
 """
 
 from __future__ import annotations
@@ -63,10 +66,13 @@ def summary(
     for workload in WORKLOADS:
         row = by_workload[workload]
         workloads[workload] = {
+            "emission_alpha": row["emission_alpha"],
+            "emission_alpha_rao": row["emission_alpha_rao"],
             "emission_tao": row["emission_tao"],
-            "emission_rao": row["emission_rao"],
-            "emission_value": row["emission_value_text"],
-            "revenue": row["revenue_text"],
+            "emission_tao_rao": row["emission_tao_rao"],
+            "emission_value": row["emission_value"],
+            "emission_value_micro": row["emission_value_micro"],
+            "revenue": row["revenue"],
             "revenue_micro": row["revenue_micro"],
             "subsidy_ratio": row["subsidy_ratio"],  # null when ∞ or n/a: see the text
             "subsidy_ratio_text": row["subsidy_ratio_text"],
@@ -75,9 +81,10 @@ def summary(
             "requests_organic": row["requests_organic"],
             "requests_synthetic": row["requests_synthetic"],
             "requests_verified": row["requests_verified"],
+            "requests_failed": row["requests_failed"],
             "units": row["units"],
         }
-    emission = {row["uid"]: row["emission_tao"] for row in reports["miner"]["rows"]}
+    emission = {row["uid"]: row for row in reports["miner"]["rows"]}
     return {
         "currency": reports["workload"]["currency"],
         "workloads": workloads,
@@ -88,7 +95,8 @@ def summary(
                 "label": m.label,
                 "cheater": m.cheater,
                 "incentive": round(incentive.get(m.uid, 0.0), 6),
-                "emission_tao": emission.get(m.uid, "0"),
+                "emission_alpha": emission[m.uid]["emission_alpha"] if m.uid in emission else "0",
+                "emission_tao": emission[m.uid]["emission_tao"] if m.uid in emission else "0",
             }
             for m in miners
         ],
@@ -99,7 +107,7 @@ def failures(report: dict[str, Any], served: int, retries_charged: int) -> list[
     """What the demo promised and the report does not show (empty: all good)."""
     out = []
     for workload, row in report["workloads"].items():
-        if row["emission_rao"] <= 0:
+        if row["emission_alpha_rao"] <= 0:
             out.append(f"no emission was attributed to {workload}")
         if row["utilization"] is None:
             out.append(f"no utilization for {workload} (no capacity reports in the ledger)")
@@ -139,14 +147,15 @@ def print_report(
     _print_table(
         console,
         "miners",
-        ["uid", "hotkey", "miner", "incentive", "emission TAO", "cheater"],
+        ["uid", "hotkey", "miner", "incentive", "emission α", "emission τ (TAO)", "cheater"],
         [
             [
                 str(m["uid"]),
                 m["hotkey"][:10] + "…",
                 m["label"],
                 f"{m['incentive']:.4f}",
-                m["emission_tao"],
+                m["emission_alpha"],
+                m["emission_tao"] or "n/a",
                 "yes" if m["cheater"] else "no",
             ]
             for m in final["miners"]

@@ -46,7 +46,9 @@ def test_short_demo_reports_both_workloads_and_the_cheater_at_zero(tmp_path):
     assert report["ok"] and report["failures"] == []
     assert set(report["workloads"]) == {"rollout", "train_shard"}
     for workload, row in report["workloads"].items():
-        assert float(row["emission_tao"]) > 0, workload
+        assert row["emission_alpha_rao"] > 0 and float(row["emission_alpha"]) > 0, workload
+        # wmnet's chain prices alpha 1:1 in its pool: the TAO value equals the alpha.
+        assert row["emission_tao_rao"] == row["emission_alpha_rao"], workload
         assert row["utilization"] is not None and 0 < row["utilization"] <= 1, workload
         assert {"revenue", "subsidy_ratio"} <= set(row), workload
     rollout, shard = report["workloads"]["rollout"], report["workloads"]["train_shard"]

@@ -8,7 +8,7 @@ from wmnet.ledger.billing import Billing
 from wmnet.ledger.capacity import store_capacity
 from wmnet.ledger.indexer import EpochSnapshot, NeuronRow, store_epoch
 from wmnet.ledger.usage import LedgerUsageSink
-from wmnet.ledger.valuation import Valuation
+from wmnet.ledger.valuation import AlphaPrice, PriceOrigin, Valuation
 from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.usage import UsageEvent, WeightAttribution
 
@@ -44,8 +44,7 @@ def snapshot(block: int, time: float, miner_emission: tuple[int, int]) -> EpochS
             neuron(2, MINERS[0], miner_emission[0], incentive=40000),
             neuron(3, MINERS[1], miner_emission[1], incentive=25535),
         ),
-        alpha_price_rao=10**9,
-        alpha_price_source="test: 1 alpha = 1 TAO",
+        alpha_price=AlphaPrice(10**9, PriceOrigin.CHAIN, "test: 1 alpha = 1 TAO"),
         owner_cut_u16=11796,
     )
 

@@ -84,26 +84,26 @@ def test_dashboard_shows_the_api_numbers(served: str, tmp_path: Path) -> None:
                 assert int(cells["requests_organic"]) == row["requests_organic"]
                 assert int(cells["requests_synthetic"]) == row["requests_synthetic"]
                 assert cells["emission_tao"] == row["emission_tao"]
-                assert cells["revenue_text"] == row["revenue_text"]
+                assert cells["revenue"] == row["revenue"]
                 assert cells["subsidy_ratio_text"] == row["subsidy_ratio_text"]
                 bars = {
                     bar.get_attribute("data-series"): bar
                     for bar in page.query_selector_all(f"rect.bar[data-workload='{workload}']")
                 }
-                emission = bars["emission_value_text"]  # valued: both bars in USD
-                assert emission.get_attribute("data-value") == row["emission_value_text"]
-                assert bars["revenue_text"].get_attribute("data-value") == row["revenue_text"]
+                emission = bars["emission_value"]  # valued: both bars in USD
+                assert emission.get_attribute("data-value") == row["emission_value"]
+                assert bars["revenue"].get_attribute("data-value") == row["revenue"]
                 assert float(emission.get_attribute("height")) > 0
             # Taller bar for more emission, as the numbers say.
             heights = {
                 bar.get_attribute("data-workload"): float(bar.get_attribute("height"))
-                for bar in page.query_selector_all("rect.bar[data-series='emission_value_text']")
+                for bar in page.query_selector_all("rect.bar[data-series='emission_value']")
             }
-            by_rao = sorted(api["rows"], key=lambda r: r["emission_rao"])
+            by_rao = sorted(api["rows"], key=lambda r: r["emission_alpha_rao"])
             assert heights[by_rao[-1]["workload"]] > heights[by_rao[0]["workload"]]
             # Over time: one point per epoch and workload, carrying the API's rao.
             for epoch in epochs["rows"]:
-                for workload, rao in epoch["subsidy_by_workload_rao"].items():
+                for workload, rao in epoch["subsidy_by_workload_alpha_rao"].items():
                     dot = page.query_selector(
                         f"circle[data-block='{epoch['block']}'][data-workload='{workload}']"
                     )

@@ -40,16 +40,16 @@ def ledger_totals(sessions, netuid: int) -> dict[int, tuple[int, int, int]]:
         out = {}
         for epoch in session.scalars(select(Epoch).where(Epoch.netuid == netuid)):
             rows = session.scalar(
-                select(func.coalesce(func.sum(EpochEmission.emission_rao), 0)).where(
+                select(func.coalesce(func.sum(EpochEmission.emission_alpha_rao), 0)).where(
                     EpochEmission.epoch_id == epoch.id, EpochEmission.role == "miner"
                 )
             )
             subsidy = session.scalar(
-                select(func.coalesce(func.sum(Subsidy.emission_rao), 0)).where(
+                select(func.coalesce(func.sum(Subsidy.emission_alpha_rao), 0)).where(
                     Subsidy.epoch_id == epoch.id
                 )
             )
-            out[epoch.block] = (epoch.miner_emission_rao, int(rows), int(subsidy))
+            out[epoch.block] = (epoch.miner_emission_alpha_rao, int(rows), int(subsidy))
         return out
 
 
@@ -86,7 +86,7 @@ async def test_indexer_reconciles_with_the_chain_and_is_idempotent(client, chain
     # Validator and owner emission reconcile as well.
     history = chain.epoch_history(subnet.netuid)
     with sessions() as session:
-        uid_total = session.scalar(select(func.sum(Epoch.uid_emission_rao)))
+        uid_total = session.scalar(select(func.sum(Epoch.uid_emission_alpha_rao)))
         roles = dict(
             session.execute(
                 select(EpochEmission.role, func.count()).group_by(EpochEmission.role)
@@ -170,7 +170,7 @@ async def test_cli_ingests_a_served_chain(client, chain, sqlite_url) -> None:
                              "--db", sqlite_url]
     )  # fmt: skip
     rows = json.loads(report.output)["rows"]
-    assert {r["block"]: r["miner_emission_rao"] for r in rows} == expected
+    assert {r["block"]: r["miner_emission_alpha_rao"] for r in rows} == expected
     assert all(r["tao_price_micro"] == 300_000_000 for r in rows)
     down = await asyncio.to_thread(runner.invoke, app, [*argv, "--network", "http://127.0.0.1:9"])
     assert down.exit_code != 0 and "Traceback" not in down.output

@@ -50,8 +50,8 @@ def test_workload_figures(sessions) -> None:
     assert rollout["utilization"] == pytest.approx(5.0 / 800.0)
     assert shard["utilization"] is None and shard["utilization_text"] == "n/a"
     # Emissions: 4 TAO + 4 TAO + 1 rao of miner emission over two epochs, split exactly.
-    assert rollout["emission_rao"] + shard["emission_rao"] == 8 * 10**9 + 1
-    assert rollout["emission_rao"] == pytest.approx(6 * 10**9, abs=4)
+    assert rollout["emission_alpha_rao"] + shard["emission_alpha_rao"] == 8 * 10**9 + 1
+    assert rollout["emission_alpha_rao"] == pytest.approx(6 * 10**9, abs=4)
     # At 300 USD/TAO and 1 alpha = 1 TAO; revenue: one charge of 16 steps at 0.25 USD.
     assert rollout["revenue_micro"] == 4_000_000
     assert rollout["emission_value_micro"] == pytest.approx(1_800_000_000, abs=2)
@@ -60,24 +60,25 @@ def test_workload_figures(sessions) -> None:
     assert shard["subsidy_ratio"] is None and shard["subsidy_ratio_text"] == "∞"
     assert any("∞" in note and "train_shard" in note for note in data["notes"])
     assert float(rollout["cost_per_unit"]) == pytest.approx(1800.0 / 32, rel=1e-8)
-    assert data["totals"]["emission_rao"] == 8 * 10**9 + 1
+    assert data["totals"]["emission_alpha_rao"] == 8 * 10**9 + 1
 
 
 def test_miner_epoch_and_window(sessions) -> None:
     seed(sessions)
     miners = {r["hotkey"]: r for r in report(sessions, by="miner")["rows"]}
-    assert miners["miner-a"]["emission_rao"] == 6 * 10**9
-    assert miners["miner-b"]["emission_rao"] == 2 * 10**9 + 1
+    assert miners["miner-a"]["emission_alpha_rao"] == 6 * 10**9
+    assert miners["miner-b"]["emission_alpha_rao"] == 2 * 10**9 + 1
     assert miners["miner-b"]["revenue_micro"] == 4_000_000  # joined by request id
     epochs = report(sessions, by="epoch")["rows"]
     assert [e["block"] for e in epochs] == [100, 200]
-    assert [e["miner_emission_rao"] for e in epochs] == [4 * 10**9, 4 * 10**9 + 1]
-    assert sum(epochs[1]["subsidy_by_workload_rao"].values()) == 4 * 10**9 + 1
+    assert [e["miner_emission_alpha_rao"] for e in epochs] == [4 * 10**9, 4 * 10**9 + 1]
+    assert sum(epochs[1]["subsidy_by_workload_alpha_rao"].values()) == 4 * 10**9 + 1
     assert epochs[0]["units"] == 32 and epochs[1]["units"] == 100
     window = report(sessions, by="workload", since=str(T0 + 150), until=str(T0 + 250))
     rows = {r["workload"]: r for r in window["rows"]}
     assert rows["rollout"]["requests_synthetic"] == 1  # r4 only
-    assert rows["rollout"]["emission_rao"] + rows["train_shard"]["emission_rao"] == 4 * 10**9 + 1
+    alpha = rows["rollout"]["emission_alpha_rao"] + rows["train_shard"]["emission_alpha_rao"]
+    assert alpha == 4 * 10**9 + 1
     assert report(sessions, by="workload", netuid="99")["totals"]["units"] == 0
 
 
@@ -122,7 +123,7 @@ def test_cli_formats_and_plot(sqlite_url: str, tmp_path: Path) -> None:
     assert as_csv.exit_code == 0, as_csv.output
     lines = list(csv.DictReader(io.StringIO(as_csv.output)))
     assert [int(r["block"]) for r in lines] == [100, 200]
-    assert int(lines[1]["subsidy_by_workload_rao:rollout"]) > 0
+    assert int(lines[1]["subsidy_by_workload_alpha_rao:rollout"]) > 0
     png = tmp_path / "out.png"
     table = runner.invoke(app, [*base, "--by", "miner", "--plot", str(png)])
     assert table.exit_code == 0, table.output
