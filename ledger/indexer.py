@@ -94,12 +94,19 @@ def _u16(fraction: float) -> int:
     return max(0, min(U16_MAX, round(fraction * U16_MAX)))
 
 
-def _pool_price(graph: bt.Metagraph) -> AlphaPrice:
-    """The metagraph's pool reserves as exact rao (``Metagraph.price`` is their float
-    ratio)."""
+async def _alpha_price(client: bt.Client, graph: bt.Metagraph, block: int) -> AlphaPrice:
+    """The runtime's spot alpha price at ``block`` and the pool reserves in the metagraph
+    (exact rao; ``Metagraph.price`` is their float ratio). See ``valuation``."""
+    try:
+        spot = await client.runtime(
+            bt.runtime_api.SwapRuntimeApi.current_alpha_price, [graph.netuid], block=block
+        )
+    except bt.BittensorError as error:  # a runtime without the swap API
+        log.info("no SwapRuntimeApi.current_alpha_price at block %d: %s", block, error)
+        spot = None
     tao_in = int(graph.raw.get("tao_in") or 0)
     alpha_in = int(graph.raw.get("alpha_in") or 0)
-    return AlphaPrice.from_pool(tao_in, alpha_in, graph.block)
+    return AlphaPrice.from_chain(None if spot is None else int(spot), tao_in, alpha_in, block)
 
 
 async def read_epoch(client: bt.Client, netuid: int, block: int) -> EpochSnapshot:
@@ -117,7 +124,7 @@ async def read_epoch(client: bt.Client, netuid: int, block: int) -> EpochSnapsho
     info = await client.block_info(block)  # the Timestamp.set inherent's time
     if info is None:
         raise LookupError(f"block {block} is not on the chain")
-    price = _pool_price(graph)
+    price = await _alpha_price(client, graph, block)
     neurons = tuple(
         NeuronRow(
             uid=n.uid,

@@ -14,20 +14,35 @@ FORMATS = ("table", "json", "csv")
 _COMMON = [
     ("requests_organic", "organic"),
     ("requests_synthetic", "synthetic"),
+    ("requests_failed", "failed"),
     ("units", "units"),
     ("device_seconds", "device s"),
     ("utilization_text", "utilization"),
-    ("emission_tao", "emissions TAO"),
-    ("emission_value", "emissions {cur}"),
+    ("emission_alpha", "emission α"),
+    ("emission_tao", "emission TAO"),
+    ("emission_value", "emission {cur}"),
     ("revenue", "revenue {cur}"),
     ("subsidy_ratio_text", "subsidy ratio"),
     ("cost_per_unit", "cost/unit {cur}"),
 ]
-COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "workload": [("workload", "workload"), *_COMMON],
-    "miner": [("uid", "uid"), ("hotkey", "hotkey"), *_COMMON],
-    "epoch": [("key", "netuid/block"), ("time_iso", "time"), *_COMMON],
+_CUSTOMER = [
+    ("charges", "charges"),
+    ("units", "units"),
+    ("revenue", "revenue {cur}"),
+    ("revenue_share", "share"),
+    ("credit", "credit left {cur}"),
+]
+# (field, title) per grouping: the leading label columns, then the figures.
+LABELS: dict[str, list[tuple[str, str]]] = {
+    "workload": [("workload", "workload")],
+    "miner": [("uid", "uid"), ("hotkey", "hotkey")],
+    "epoch": [("key", "netuid/block"), ("time_iso", "time")],
+    "customer": [("name", "customer"), ("key_prefix", "key")],
 }
+
+
+def columns(by: str) -> list[tuple[str, str]]:
+    return LABELS[by] + (_CUSTOMER if by == "customer" else _COMMON)
 
 
 def _cell(value: Any) -> str:
@@ -39,13 +54,14 @@ def _cell(value: Any) -> str:
 
 
 def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    columns = COLUMNS[report["by"]]
-    header = [title.format(cur=report["currency"]) for _, title in columns]
-    rows = [[_cell(row.get(key)) for key, _ in columns] for row in report["rows"]]
+    """Header and rows for people (decimal amounts; "n/a" where a price is missing),
+    the totals last."""
+    labels, figures = LABELS[report["by"]], columns(report["by"])[len(LABELS[report["by"]]) :]
+    header = [title.format(cur=report["currency"]) for _, title in labels + figures]
+    rows = [[_cell(row.get(key)) for key, _ in labels + figures] for row in report["rows"]]
     totals = report["totals"]
     rows.append(
-        ["total", *("" for _ in columns[1 : -len(_COMMON)])]
-        + [_cell(totals.get(key)) for key, _ in _COMMON]
+        ["total", *("" for _ in labels[1:])] + [_cell(totals.get(key)) for key, _ in figures]
     )
     return header, rows
 

@@ -6,11 +6,15 @@ kept apart: alpha (rao of alpha), its TAO value at the epoch's alpha price (rao 
 TAO) and its currency value (micro-units).
 
 * ``alpha_price_tao_rao``: TAO rao per whole alpha (``10**9`` is 1 α = 1 TAO, as on
-  wmnet's chain). Read per epoch from the subnet pool at the epoch's block, the SDK's
-  spot ``Metagraph.price`` (``tao_in / alpha_in``, subtensor's ``SubnetTAO`` and
-  ``SubnetAlphaIn``), as ``tao_in * 1e9 // alpha_in``; or ``--alpha-price``, which
-  overrides the chain. None when neither gives one: that epoch's emission then has no
-  TAO (nor currency) value, and reports say so rather than assume 1 α = 1 TAO.
+  wmnet's chain). Read per epoch at the epoch's block from the runtime's own spot price,
+  ``SwapRuntimeApi.current_alpha_price`` (subtensor's swap pallet ``current_price``
+  × 1e9: the subnet pool's balancer price over its reserves ``SubnetTAO`` and
+  ``SubnetAlphaIn``, 1 for a subnet without a pool; the SDK reads the same call for its
+  limit prices). A runtime without that API falls back to the reserves' ratio
+  ``tao_in * 1e9 // alpha_in`` (the SDK's ``Metagraph.price``). ``--alpha-price``
+  overrides the chain. None when neither gives one (an empty pool): that epoch's
+  emission then has no TAO (nor currency) value, and reports say so rather than assume
+  1 α = 1 TAO.
 * ``tao_price_micro``: currency micro-units per whole TAO, from ``--tao-price`` or
   ``WMNET_TAO_PRICE`` (a decimal such as ``312.5``); None when not configured, and
   then nothing is valued in currency (reports say so).
@@ -74,19 +78,21 @@ class AlphaPrice:
     pool_alpha_rao: int | None = None
 
     @classmethod
-    def from_pool(cls, tao_in: int, alpha_in: int, block: int) -> AlphaPrice:
-        """The spot price of the subnet pool ``(SubnetTAO, SubnetAlphaIn)`` at ``block``."""
-        if alpha_in <= 0:
+    def from_chain(cls, spot: int | None, tao_in: int, alpha_in: int, block: int) -> AlphaPrice:
+        """The price at ``block``: the runtime's spot price ``spot`` (TAO rao per alpha;
+        None when the runtime lacks the call), else the pool reserves' ratio."""
+        if spot is not None and spot > 0:
+            source = f"chain: SwapRuntimeApi.current_alpha_price at block {block}"
+            return cls(spot, PriceOrigin.CHAIN, source, tao_in, alpha_in)
+        if spot is None and alpha_in > 0:
+            source = f"chain: pool tao_in/alpha_in at block {block} (no SwapRuntimeApi)"
             return cls(
-                None,
-                PriceOrigin.MISSING,
-                f"missing: the chain reported no alpha in the pool at block {block} "
-                "(give --alpha-price)",
+                tao_in * RAO_PER_TAO // alpha_in, PriceOrigin.CHAIN, source, tao_in, alpha_in
             )
         return cls(
-            tao_in * RAO_PER_TAO // alpha_in,
-            PriceOrigin.CHAIN,
-            f"chain: pool tao_in/alpha_in at block {block}",
+            None,
+            PriceOrigin.MISSING,
+            f"missing: the chain reported no alpha price at block {block} (give --alpha-price)",
             tao_in,
             alpha_in,
         )

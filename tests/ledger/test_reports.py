@@ -19,14 +19,9 @@ from tests.ledger.conftest import open_sessions
 from tests.ledger.helpers import T0, seed, usage
 from wmnet.ledger.api import create_app
 from wmnet.ledger.models import UsageEvent
-from wmnet.ledger.reports import (
-    ReportError,
-    ReportQuery,
-    _usage_by,
-    _usage_totals,
-    build_report,
-)
+from wmnet.ledger.reports import ReportError, ReportQuery, build_report
 from wmnet.ledger.usage import LedgerUsageSink
+from wmnet.ledger.usage_totals import Window, usage_by, usage_totals
 from wmnet.neurons.cli import app
 
 runner = CliRunner()
@@ -85,7 +80,7 @@ def test_miner_epoch_and_window(sessions) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--by", "customer"], "--by must be one of workload, miner, epoch"),
+        (["--by", "customers"], "--by must be one of workload, miner, epoch, customer"),
         (["--since", "yesterday"], "--since 'yesterday' is not a time"),
         (["--until", "2025-13-01"], "--until '2025-13-01' is not a time"),
         (["--since", "2025-06-02", "--until", "2025-06-01"], "--since must be before --until"),
@@ -184,10 +179,10 @@ def test_hourly_rollups_give_the_same_usage_as_the_events(sqlite_url, times, win
     since, until = sorted(window)
     if since == until:
         until += 1
-    q = ReportQuery(by="workload", since=T0 + since, until=T0 + until, netuid=netuid)
+    w = Window(since=T0 + since, until=T0 + until, netuid=netuid)
     with sessions() as session:
-        fast = _usage_totals(session, q, by_workload=True)
-        scan = _usage_by(session, q, UsageEvent.workload)
+        fast = usage_totals(session, w, "workload")
+        scan = usage_by(session, w, UsageEvent.workload)
     assert {k: v for k, v in fast.items() if v.organic + v.synthetic} == {
         k: v for k, v in scan.items() if v.organic + v.synthetic
     }
