@@ -7,6 +7,9 @@ import csv
 import io
 import itertools
 import json
+from dataclasses import replace
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -16,7 +19,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from tests.ledger.conftest import open_sessions
-from tests.ledger.helpers import T0, seed, usage
+from tests.ledger.helpers import T0, seed, snapshot, usage
 from wmnet.ledger.api import create_app
 from wmnet.ledger.models import UsageEvent
 from wmnet.ledger.reports import ReportError, ReportQuery, build_report
@@ -187,3 +190,122 @@ def test_hourly_rollups_give_the_same_usage_as_the_events(sqlite_url, times, win
         k: v for k, v in scan.items() if v.organic + v.synthetic
     }
     sessions.kw["bind"].dispose()
+
+
+def _floor_tao(alpha_rao: int, price_tao_rao: int) -> int:
+    return alpha_rao * price_tao_rao // 10**9
+
+
+def test_tao_column_is_alpha_times_the_alpha_price(sessions) -> None:
+    """At 0.05 TAO per alpha the TAO column is 0.05 × the alpha column (each epoch's part
+    floored to the rao), and the currency column is that TAO at 300 USD, in every
+    grouping, in the totals and in the CLI's formats."""
+    seed(sessions, alpha_price_tao_rao=50_000_000)
+    for by in ("workload", "miner", "epoch"):
+        data = report(sessions, by=by)
+        for row in [*data["rows"], data["totals"]]:
+            alpha, tao = row["emission_alpha_rao"], row["emission_tao_rao"]
+            # Floored once per epoch (and workload): at most 2 × 2 parts of a rao lost.
+            assert 0 <= Fraction(alpha, 20) - tao < 4, (by, row["key"])
+            assert Decimal(row["emission_tao"]) == Decimal(tao) / 10**9
+            assert Decimal(row["emission_alpha"]) == Decimal(alpha) / 10**9
+            # The currency value is that TAO at 300 USD, to the same flooring.
+            assert abs(row["emission_value_micro"] - Fraction(tao * 300, 1000)) < 4
+            assert Decimal(row["emission_value"]) == Decimal(row["emission_value_micro"]) / 10**6
+    miners = {r["hotkey"]: r for r in report(sessions, by="miner")["rows"]}
+    a = miners["miner-a"]  # 3 α in each of two epochs: exact
+    assert (a["emission_alpha"], a["emission_tao"], a["emission_value"]) == ("6", "0.3", "90")
+    assert a["emission_tao_rao"] == 6 * 10**9 // 20
+    b = miners["miner-b"]  # 1 α, then 1 α + 1 rao: 0.05 rao floors away
+    assert b["emission_tao_rao"] == _floor_tao(10**9, 50_000_000) * 2
+    epochs = report(sessions, by="epoch")["rows"]
+    assert [e["alpha_price"] for e in epochs] == ["0.05", "0.05"]
+    assert [e["total_emission_tao_rao"] for e in epochs] == [
+        _floor_tao(e["total_emission_alpha_rao"], 50_000_000) for e in epochs
+    ]
+    rollout = {r["workload"]: r for r in report(sessions, by="workload")["rows"]}["rollout"]
+    assert rollout["subsidy_ratio"] == pytest.approx(
+        rollout["emission_value_micro"] / 4_000_000, rel=1e-12
+    )
+
+
+def test_csv_and_json_name_their_units(sqlite_url: str) -> None:
+    seed(open_sessions(sqlite_url), alpha_price_tao_rao=50_000_000)
+    for by in ("workload", "miner", "epoch"):
+        out = runner.invoke(app, ["ledger", "report", "--by", by, "--format", "csv",
+                                  "--db", sqlite_url])  # fmt: skip
+        assert out.exit_code == 0, out.output
+        lines = list(csv.DictReader(io.StringIO(out.output)))
+        assert {"emission_alpha_rao", "emission_alpha", "emission_tao_rao", "emission_tao",
+                "emission_value_micro", "emission_value", "revenue_micro",
+                "revenue"} <= set(lines[0])  # fmt: skip
+        assert not {"emission_rao", "revenue_text", "emission_value_text"} & set(lines[0])
+        for line in lines:
+            assert int(line["emission_tao_rao"]) * 20 <= int(line["emission_alpha_rao"])
+        as_json = json.loads(
+            runner.invoke(
+                app, ["ledger", "report", "--by", by, "--format", "json", "--db", sqlite_url]
+            ).output  # fmt: skip
+        )
+        assert [str(r["emission_tao_rao"]) for r in as_json["rows"]] == [
+            line["emission_tao_rao"] for line in lines
+        ]
+    epoch_csv = runner.invoke(app, ["ledger", "report", "--by", "epoch", "--format", "csv",
+                                    "--db", sqlite_url]).output  # fmt: skip
+    first = next(csv.DictReader(io.StringIO(epoch_csv)))
+    assert first["alpha_price"] == "0.05" and first["alpha_price_tao_rao"] == "50000000"
+    split = [int(v) for k, v in first.items() if k.startswith("subsidy_by_workload_alpha_rao:")]
+    assert sum(split) == int(first["miner_emission_alpha_rao"]) == 4 * 10**9
+    table = runner.invoke(app, ["ledger", "report", "--db", sqlite_url])
+    assert "emission α" in table.output and "emission TAO" in table.output
+    assert "emission USD" in table.output
+
+
+def test_report_without_an_alpha_price_gives_no_tao_value(sessions) -> None:
+    """An epoch nobody priced keeps its alpha but gets no TAO or currency value, and the
+    report says why (never 1 α = 1 TAO by assumption)."""
+    from wmnet.ledger.indexer import store_epoch
+    from wmnet.ledger.valuation import AlphaPrice, PriceOrigin, Valuation
+
+    seed(sessions)
+    missing = snapshot(300, T0 + 300, (10**9, 10**9))
+    missing = replace(missing, alpha_price=AlphaPrice(None, PriceOrigin.MISSING, "missing"))
+    store_epoch(sessions, missing, Valuation(tao_price_micro=300_000_000), "test")
+    data = report(sessions, by="miner")
+    assert all(r["emission_tao_rao"] is None and r["emission_tao"] is None for r in data["rows"])
+    assert all(r["emission_value_micro"] is None for r in data["rows"])
+    assert data["rows"][0]["subsidy_ratio_text"] == "n/a"
+    assert any("1 epoch(s) have no alpha price" in note for note in data["notes"])
+    assert data["prices"]["alpha_price"]["epochs_by_origin"] == {"chain": 2, "missing": 1}
+    before = report(sessions, by="miner", until=str(T0 + 250))  # the priced epochs only
+    assert before["totals"]["emission_tao_rao"] == 8 * 10**9 + 1
+
+
+def test_customers_prices_and_verified_counts(sessions) -> None:
+    made = seed(sessions)
+    made["billing"].create_customer("idle co", credit_micro=1_000_000)
+    data = report(sessions, by="customer")
+    rows = {r["name"]: r for r in data["rows"]}
+    assert [r["name"] for r in data["rows"]] == ["acme", "idle co"]  # biggest payer first
+    acme = rows["acme"]
+    assert (acme["charges"], acme["units"], acme["revenue_micro"]) == (1, 16, 4_000_000)
+    assert (acme["revenue"], acme["credit"], acme["revenue_share"]) == ("4", "6", 1.0)
+    assert acme["revenue_by_workload_micro"] == {"rollout": 4_000_000}
+    assert rows["idle co"]["charges"] == 0 and rows["idle co"]["revenue_share"] == 0.0
+    assert data["totals"]["revenue_micro"] == 4_000_000
+    assert data["totals"]["credit_micro"] == 7_000_000
+    assert data["totals"]["paying_customers"] == 1
+    workload = report(sessions, by="workload")
+    # The customers' revenue is the workload report's revenue.
+    assert workload["totals"]["revenue_micro"] == data["totals"]["revenue_micro"]
+    rollout = {r["workload"]: r for r in workload["rows"]}["rollout"]
+    assert (rollout["requests_verified"], rollout["requests_failed"]) == (2, 1)
+    prices = workload["prices"]
+    assert prices["alpha_price"]["latest"] == "1" and prices["tao_price"]["latest"] == "300"
+    assert prices["alpha_price"]["epochs_by_origin"] == {"chain": 2}
+    assert prices["workload_prices"]["rollout"]["per_unit"] == "0.25"
+    assert workload["latest"]["epoch_block"] == 200
+    assert workload["latest"]["usage_time"] == T0 + 160
+    table = runner.invoke(app, ["ledger", "report", "--by", "customer", "--db",
+                                str(sessions.kw["bind"].url)])  # fmt: skip
+    assert table.exit_code == 0 and "acme" in table.output and "credit left" in table.output
