@@ -46,7 +46,10 @@ def create_app(sessions: sessionmaker[Session], currency: str = DEFAULT_CURRENCY
         except ReportError as error:
             raise HTTPException(status_code=400, detail=str(error)) from None
         with sessions() as session:
-            return build_report(session, query)
+            try:
+                return build_report(session, query)
+            except ReportError as error:  # a window with too many hours or days
+                raise HTTPException(status_code=400, detail=str(error)) from None
 
     @app.get("/", response_class=HTMLResponse)
     def dashboard() -> HTMLResponse:

@@ -38,6 +38,8 @@ LABELS: dict[str, list[tuple[str, str]]] = {
     "miner": [("uid", "uid"), ("hotkey", "hotkey")],
     "epoch": [("key", "netuid/block"), ("time_iso", "time")],
     "customer": [("name", "customer"), ("key_prefix", "key")],
+    "hour": [("key", "hour (UTC)")],
+    "day": [("key", "day (UTC)")],
 }
 
 

@@ -40,12 +40,13 @@ from wmnet.ledger.models import (
     Subsidy,
     UsageEvent,
 )
+from wmnet.ledger.periods_report import TooManyPeriods, by_period
 from wmnet.ledger.prices_report import epoch_prices, latest_data, prices_summary
 from wmnet.ledger.usage_totals import Window, usage_by, usage_totals
 from wmnet.ledger.valuation import DEFAULT_CURRENCY, tao_rao
 from wmnet.protocol.spec import WORKLOADS
 
-GROUPINGS = ("workload", "miner", "epoch", "customer")
+GROUPINGS = ("workload", "miner", "epoch", "customer", "hour", "day")
 
 
 class ReportError(ValueError):
@@ -311,12 +312,27 @@ def by_customer(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     return customer_rows(session, q.currency, q.since, q.until)
 
 
-BUILDERS = {"workload": by_workload, "miner": by_miner, "epoch": by_epoch, "customer": by_customer}
+def _by_period(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
+    try:
+        return by_period(session, Window(q.since, q.until, q.netuid), q.currency, q.by)
+    except TooManyPeriods as error:
+        raise ReportError(str(error)) from None
+
+
+BUILDERS = {
+    "workload": by_workload,
+    "miner": by_miner,
+    "epoch": by_epoch,
+    "customer": by_customer,
+    "hour": _by_period,
+    "day": _by_period,
+}
 
 
 def build_report(session: Session, q: ReportQuery) -> dict[str, Any]:
     """The report for ``q`` as one JSON-ready dict: rows, totals, the prices that valued
-    them, the newest data it saw, and notes."""
+    them, the newest data it saw, and notes. :class:`ReportError` when the window holds
+    more hours or days than one report returns."""
     rows = BUILDERS[q.by](session, q)
     unpriced, unvalued = session.execute(
         _epoch_filter(

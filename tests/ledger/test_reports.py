@@ -309,3 +309,63 @@ def test_customers_prices_and_verified_counts(sessions) -> None:
     table = runner.invoke(app, ["ledger", "report", "--by", "customer", "--db",
                                 str(sessions.kw["bind"].url)])  # fmt: skip
     assert table.exit_code == 0 and "acme" in table.output and "credit left" in table.output
+
+
+def test_hour_and_day_rows_add_up_to_the_window(sessions) -> None:
+    """Per hour and per day (UTC): every period from the first to the last with data,
+    and their sums equal the whole window's figures."""
+    from wmnet.ledger.indexer import store_epoch
+    from wmnet.ledger.valuation import Valuation
+
+    made = seed(sessions, alpha_price_tao_rao=50_000_000)
+    later = T0 + 3 * 86_400 + 7200  # three days on: one more epoch, probe and charge
+    valuation = Valuation(currency="USD", tao_price_micro=300_000_000)
+    store_epoch(sessions, snapshot(900, later, (10**9, 10**9), 50_000_000), valuation, "t")
+    LedgerUsageSink(sessions).record(usage("late", later + 5, 2, "rollout", 8, 1.5))
+    made["billing"].clock = lambda: later + 9
+    made["billing"].charge(made["customer"], "idem-late", "rollout", 4)
+    whole = report(sessions, by="workload")["totals"]
+    for by, period_s in (("hour", 3600), ("day", 86_400)):
+        data = report(sessions, by=by)
+        starts = [r["period_start"] for r in data["rows"]]
+        assert starts == [starts[0] + i * period_s for i in range(len(starts))]  # no gaps
+        assert starts[0] <= T0 + 10 < starts[0] + period_s and starts[-1] <= later
+        for field in ("requests_organic", "requests_synthetic", "requests_failed", "units",
+                      "emission_alpha_rao", "emission_tao_rao", "emission_value_micro",
+                      "revenue_micro", "offered_slot_seconds"):  # fmt: skip
+            assert data["totals"][field] == whole[field], (by, field)
+        assert sum(r["emission_alpha_rao"] > 0 for r in data["rows"]) == 2
+    days = report(sessions, by="day")["rows"]
+    assert len(days) == 4 and days[1]["units"] == 0 and days[1]["revenue_micro"] == 0
+    assert days[3]["revenue_micro"] == 1_000_000 and days[3]["units"] == 8
+    window = report(sessions, by="hour", since=str(later - 1))
+    assert [r["units"] for r in window["rows"]] == [8]
+
+
+def test_too_many_periods_is_a_clear_refusal(sessions, monkeypatch) -> None:
+    from wmnet.ledger import periods_report
+
+    seed(sessions)
+    monkeypatch.setattr(periods_report, "MAX_PERIODS", 0)
+    with pytest.raises(ReportError, match="narrow it with --since/--until"):
+        report(sessions, by="hour")
+    bad = TestClient(create_app(sessions)).get("/api/report", params={"by": "hour"})
+    assert bad.status_code == 400 and "--by day" in bad.json()["detail"]
+
+
+def test_offered_by_period_splits_capacity_at_boundaries() -> None:
+    from types import SimpleNamespace
+
+    from wmnet.ledger.capacity_math import offered_by_period, offered_slot_seconds
+
+    reports = [
+        SimpleNamespace(hotkey=h, time=t, slots=s, window_s=w, workloads="rollout")
+        for h, t, s, w in [("a", 3500, 2, 100), ("a", 3700, 2, 300), ("b", 7300, 1, 3700)]
+    ]
+    split = offered_by_period(reports, None, None, 3600)
+    # a: [3400, 3500] and [3500, 3700] at 2 slots; b: [3600, 7300] at 1 slot.
+    assert split == {0: pytest.approx(400), 1: pytest.approx(200 + 3600), 2: pytest.approx(100)}
+    total = sum(offered_slot_seconds(reports, None, None, by="hotkey").values())
+    assert sum(split.values()) == pytest.approx(total)
+    window = offered_by_period(reports, 3550, 3650, 3600)
+    assert window == {0: pytest.approx(2 * 50), 1: pytest.approx(2 * 50 + 1 * 50)}
