@@ -156,8 +156,16 @@ def test_api_serves_the_report_and_refuses_bad_arguments(sessions) -> None:
     bad = client.get("/api/report", params={"since": "soon"})
     assert bad.status_code == 400 and "--since" in bad.json()["detail"]
     page = client.get("/")
-    assert page.status_code == 200 and "workload-chart" in page.text
-    assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")
+    assert page.status_code == 200 and "chart-workload" in page.text
+    assert "http://" not in page.text and "https://" not in page.text  # nothing from elsewhere
+    script = client.get("/static/echarts.common.min.js")
+    assert script.status_code == 200 and script.headers["content-type"].startswith(
+        "text/javascript"
+    )
+    assert b"echarts" in script.content[:4000] and len(script.content) > 100_000
+    assert "Apache License" in client.get("/static/ECHARTS-LICENSE").text
+    assert client.get("/static/secrets.txt").status_code == 404
+    assert client.get("/static/..%2Fapi.py").status_code == 404
 
 
 @settings(max_examples=30, deadline=None,
