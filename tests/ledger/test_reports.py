@@ -377,3 +377,40 @@ def test_offered_by_period_splits_capacity_at_boundaries() -> None:
     assert sum(split.values()) == pytest.approx(total)
     window = offered_by_period(reports, 3550, 3650, 3600)
     assert window == {0: pytest.approx(2 * 50), 1: pytest.approx(2 * 50 + 1 * 50)}
+
+
+@pytest.mark.parametrize("by", ["workload", "miner", "epoch", "day", "customer"])
+def test_plots_keep_units_apart_and_revenue_visible(sqlite_url: str, by: str) -> None:
+    """Every axis names one unit; emission and revenue share an axis only in currency, on
+    a log scale; without a TAO price emission is drawn in TAO alone."""
+    from wmnet.ledger import plots
+
+    sessions = open_sessions(sqlite_url)
+    seed(sessions, alpha_price_tao_rao=50_000_000)
+    for data in (report(sessions, by=by), _unvalued(report(sessions, by=by))):
+        drawn = plots.figure(data)
+        try:
+            labels = [axis.get_ylabel() or axis.get_xlabel() for axis in drawn.axes]
+            assert all(labels), labels  # every axis says what it measures
+            money_axes = 0
+            for axis in drawn.axes:
+                names = [line.get_label() for line in axis.get_lines()]
+                names += [c.get_label() for c in axis.containers]
+                units = {u for u in ("USD", "TAO") if any(u in n for n in names)}
+                assert len(units) <= 1, names  # never TAO and USD on one axis
+                if any("emission" in n for n in names):
+                    money_axes += 1
+                    assert axis.get_yscale() == "log"
+                    unit = "USD" if data["rows"][0]["emission_value_micro"] is not None else "TAO"
+                    assert unit in axis.get_ylabel(), axis.get_ylabel()
+            assert money_axes == (0 if by == "customer" else 1)
+        finally:
+            import matplotlib.pyplot as plt
+
+            plt.close(drawn)
+
+
+def _unvalued(data: dict) -> dict:
+    """The same report as if no TAO price had been configured."""
+    rows = [{**r, "emission_value_micro": None} for r in data["rows"]]
+    return {**data, "rows": rows}
