@@ -59,8 +59,9 @@ def ledger_reports(sessions: sessionmaker[Session], currency: str) -> dict[str, 
 def summary(
     reports: dict[str, dict[str, Any]], miners: list[MinerRow], incentive: dict[int, float]
 ) -> dict[str, Any]:
-    """The final report as one JSON object: ``workloads`` keyed by workload type and
-    ``miners`` with each one's final incentive and whether it cheated."""
+    """The final report as one JSON object: ``workloads`` keyed by workload type,
+    ``totals`` over them, the ``prices`` that valued the emission, and ``miners`` with
+    each one's final incentive and whether it cheated."""
     by_workload = {row["workload"]: row for row in reports["workload"]["rows"]}
     workloads = {}
     for workload in WORKLOADS:
@@ -85,9 +86,34 @@ def summary(
             "units": row["units"],
         }
     emission = {row["uid"]: row for row in reports["miner"]["rows"]}
+    totals = reports["workload"]["totals"]
+    prices = reports["workload"]["prices"]
     return {
         "currency": reports["workload"]["currency"],
         "workloads": workloads,
+        "totals": {
+            key: totals[key]
+            for key in (
+                "emission_alpha",
+                "emission_alpha_rao",
+                "emission_tao",
+                "emission_tao_rao",
+                "emission_value",
+                "emission_value_micro",
+                "revenue",
+                "revenue_micro",
+                "subsidy_ratio",
+                "subsidy_ratio_text",
+                "requests_verified",
+                "requests_failed",
+            )
+        },  # fmt: skip
+        "prices": {
+            "alpha_price": prices["alpha_price"]["latest"],  # TAO per alpha
+            "alpha_price_source": prices["alpha_price"]["latest_source"],
+            "tao_price": prices["tao_price"]["latest"],  # currency per TAO
+            "tao_price_source": prices["tao_price"]["latest_source"],
+        },
         "miners": [
             {
                 "uid": m.uid,
@@ -142,6 +168,12 @@ def print_report(
     from wmnet.ledger.render import table_rows
 
     _print_table(console, "ledger report by workload", *table_rows(reports["workload"]))
+    prices = final["prices"]
+    console.print(
+        f"valued at {prices['alpha_price'] or 'n/a'} TAO per alpha ({prices['alpha_price_source']})"
+        f" and {prices['tao_price'] or 'n/a'} {final['currency']} per TAO"
+        f" ({prices['tao_price_source']})"
+    )
     for note in reports["workload"]["notes"]:
         console.print(f"note: {note}")
     _print_table(
@@ -164,10 +196,8 @@ def print_report(
 
 
 def plot(reports: dict[str, dict[str, Any]], out: Path) -> list[Path]:
-    """PNGs: emissions vs revenue per workload, and emissions per epoch over time."""
+    """PNGs: emission vs revenue per workload and per miner (log scale, with the subsidy
+    ratio), and emission, revenue, utilization and requests per epoch over time."""
     from wmnet.ledger.render import plot as draw
 
-    return [
-        draw(reports["workload"], out / "ledger-by-workload.png"),
-        draw(reports["epoch"], out / "ledger-by-epoch.png"),
-    ]
+    return [draw(reports[by], out / f"ledger-by-{by}.png") for by in ("workload", "miner", "epoch")]

@@ -62,6 +62,18 @@ def test_short_demo_reports_both_workloads_and_the_cheater_at_zero(tmp_path):
         assert set(miner) >= {"uid", "hotkey", "incentive", "cheater"}
         assert (miner["incentive"] == 0) if miner["cheater"] else (miner["incentive"] > 0)
     assert all(Path(p).stat().st_size > 0 for p in report["plots"])
+    assert {Path(p).name for p in report["plots"]} == {
+        "ledger-by-workload.png",
+        "ledger-by-miner.png",
+        "ledger-by-epoch.png",
+    }
+    totals = report["totals"]
+    assert totals["emission_alpha_rao"] == sum(
+        row["emission_alpha_rao"] for row in report["workloads"].values()
+    )
+    assert totals["emission_tao_rao"] == totals["emission_alpha_rao"]  # 1 α = 1 TAO here
+    assert report["prices"]["alpha_price"] == "1" and report["prices"]["tao_price"] == "300"
+    assert "current_alpha_price" in report["prices"]["alpha_price_source"]
 
 
 def _descendants(root: int) -> set[int]:

@@ -414,3 +414,36 @@ def _unvalued(data: dict) -> dict:
     """The same report as if no TAO price had been configured."""
     rows = [{**r, "emission_value_micro": None} for r in data["rows"]]
     return {**data, "rows": rows}
+
+
+def test_demo_summary_names_units_and_prices(sessions, tmp_path: Path) -> None:
+    """The demo's JSON (``wmnet demo --json``) is the ledger's figures with their units:
+    at 0.05 TAO per alpha its TAO amounts are 0.05 × its alpha amounts."""
+    from wmnet.neurons import demo_report
+    from wmnet.neurons.demo_display import MinerRow
+
+    seed(sessions, alpha_price_tao_rao=50_000_000)
+    reports = demo_report.ledger_reports(sessions, "USD")
+    miners = [MinerRow(0, 2, "miner-a", "honest", False), MinerRow(1, 3, "miner-b", "cheat", True)]
+    final = demo_report.summary(reports, miners, {2: 0.7, 3: 0.0})
+    rollout = final["workloads"]["rollout"]
+    assert Fraction(rollout["emission_tao_rao"]) == pytest.approx(
+        Fraction(rollout["emission_alpha_rao"], 20), abs=2
+    )
+    assert rollout["emission_value"] == reports["workload"]["rows"][0]["emission_value"]
+    assert not {"emission_rao", "revenue_text"} & set(rollout)
+    assert final["totals"]["emission_alpha_rao"] == 8 * 10**9 + 1
+    assert final["prices"]["alpha_price"] == "0.05" and final["prices"]["tao_price"] == "300"
+    by_uid = {m["uid"]: m for m in final["miners"]}
+    assert (by_uid[2]["emission_alpha"], by_uid[2]["emission_tao"]) == ("6", "0.3")
+    # The seed's capacity reports offer rollouts only: the one check that fails.
+    assert demo_report.failures(final, served=1, retries_charged=0) == [
+        "no utilization for train_shard (no capacity reports in the ledger)"
+    ]
+    paths = demo_report.plot(reports, tmp_path)
+    assert [p.name for p in paths] == [
+        "ledger-by-workload.png",
+        "ledger-by-miner.png",
+        "ledger-by-epoch.png",
+    ]
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in paths)
