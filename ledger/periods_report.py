@@ -19,10 +19,11 @@ from typing import Any
 from sqlalchemy import BigInteger, cast, func, select
 from sqlalchemy.orm import Session
 
+from wmnet.ledger.capacity import capacity_in_window
 from wmnet.ledger.capacity_math import offered_by_period
 from wmnet.ledger.figures import Emission, Usage, figures
-from wmnet.ledger.models import CapacityReport, Epoch, RevenueEvent, Subsidy
-from wmnet.ledger.usage_totals import Window, usage_totals
+from wmnet.ledger.models import Epoch, RevenueEvent, Subsidy
+from wmnet.ledger.usage_totals import Window, in_window, usage_totals
 
 PERIODS = {"hour": 3600, "day": 86_400}
 MAX_PERIODS = 10_000
@@ -38,14 +39,6 @@ def _bucket(session: Session, column: Any, period_s: int) -> Any:
     if session.get_bind().dialect.name == "postgresql":
         return cast(func.floor(column / period_s), BigInteger)
     return cast(column / period_s, BigInteger)
-
-
-def _in_window(statement: Any, column: Any, w: Window) -> Any:
-    if w.since is not None:
-        statement = statement.where(column >= w.since)
-    if w.until is not None:
-        statement = statement.where(column < w.until)
-    return statement
 
 
 def _emission(session: Session, w: Window, period_s: int) -> tuple[dict, dict]:
@@ -66,7 +59,7 @@ def _emission(session: Session, w: Window, period_s: int) -> tuple[dict, dict]:
         statement = statement.where(Epoch.netuid == w.netuid)
     emission: dict[int, Emission] = defaultdict(Emission)
     split: dict[int, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for when, workload, rao, price, tao in session.execute(_in_window(statement, Epoch.time, w)):
+    for when, workload, rao, price, tao in session.execute(in_window(statement, Epoch.time, w)):
         period = math.floor(when / period_s)
         emission[period].add(int(rao), price, tao)
         split[period][workload] += int(rao)
@@ -82,21 +75,13 @@ def _revenue(
         .where(RevenueEvent.currency == currency)
         .group_by(bucket)
     )
-    rows = session.execute(_in_window(statement, RevenueEvent.time, w))
+    rows = session.execute(in_window(statement, RevenueEvent.time, w))
     return {int(period): (int(n), int(micro)) for period, n, micro in rows}
 
 
 def _offered(session: Session, w: Window, period_s: int) -> dict[int, float]:
-    statement = select(CapacityReport)
-    if w.since is not None:  # a report covers up to window_s before its time
-        statement = statement.where(CapacityReport.time >= w.since)
-    if w.until is not None:
-        statement = statement.where(CapacityReport.time < w.until + 86_400)
-    if w.netuid is not None:
-        statement = statement.where(
-            (CapacityReport.netuid == w.netuid) | CapacityReport.netuid.is_(None)
-        )
-    return offered_by_period(session.scalars(statement), w.since, w.until, period_s)
+    reports = capacity_in_window(session, w.since, w.until, w.netuid)
+    return offered_by_period(reports, w.since, w.until, period_s)
 
 
 def by_period(session: Session, w: Window, currency: str, period: str) -> list[dict[str, Any]]:

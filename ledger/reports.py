@@ -28,6 +28,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from wmnet.ledger.capacity import capacity_in_window
 from wmnet.ledger.capacity_math import offered_slot_seconds
 from wmnet.ledger.customers_report import customer_rows, customer_totals
 from wmnet.ledger.figures import INFINITY, Emission, Usage, figures, totals
@@ -42,7 +43,7 @@ from wmnet.ledger.models import (
 )
 from wmnet.ledger.periods_report import TooManyPeriods, by_period
 from wmnet.ledger.prices_report import epoch_prices, latest_data, prices_summary
-from wmnet.ledger.usage_totals import Window, usage_by, usage_totals
+from wmnet.ledger.usage_totals import Window, in_window, usage_by, usage_totals
 from wmnet.ledger.valuation import DEFAULT_CURRENCY, tao_rao
 from wmnet.protocol.spec import WORKLOADS
 
@@ -108,16 +109,8 @@ class ReportQuery:
         return cls(by=by, since=start, until=end, netuid=netuid, currency=currency.upper())
 
 
-def _window(statement: Select, column: Any, q: ReportQuery) -> Select:
-    if q.since is not None:
-        statement = statement.where(column >= q.since)
-    if q.until is not None:
-        statement = statement.where(column < q.until)
-    return statement
-
-
 def _epoch_filter(statement: Select, q: ReportQuery) -> Select:
-    statement = _window(statement, Epoch.time, q)
+    statement = in_window(statement, Epoch.time, q)
     if q.netuid is not None:
         statement = statement.where(Epoch.netuid == q.netuid)
     return statement
@@ -133,21 +126,12 @@ def _revenue_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, tuple[i
         statement = statement.join(UsageEvent, UsageEvent.request_id == RevenueEvent.request_id)
         if q.netuid is not None:
             statement = statement.where(UsageEvent.netuid == q.netuid)
-    statement = _window(statement, RevenueEvent.time, q)
+    statement = in_window(statement, RevenueEvent.time, q)
     return {k: (int(n), int(amount)) for k, n, amount in session.execute(statement)}
 
 
 def _capacity(session: Session, q: ReportQuery) -> list[CapacityReport]:
-    statement = select(CapacityReport).order_by(CapacityReport.hotkey, CapacityReport.time)
-    if q.since is not None:  # a report covers up to window_s before its time
-        statement = statement.where(CapacityReport.time >= q.since)
-    if q.until is not None:
-        statement = statement.where(CapacityReport.time < q.until + 86_400)
-    if q.netuid is not None:
-        statement = statement.where(
-            (CapacityReport.netuid == q.netuid) | CapacityReport.netuid.is_(None)
-        )
-    return list(session.scalars(statement))
+    return capacity_in_window(session, q.since, q.until, q.netuid)
 
 
 def _notes(rows: list[dict[str, Any]], q: ReportQuery, unpriced: int, unvalued: int) -> list[str]:
@@ -236,7 +220,9 @@ def by_miner(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
 
 def _revenue_total(session: Session, q: ReportQuery) -> tuple[int, int]:
     statement = select(func.count(), func.coalesce(func.sum(RevenueEvent.amount_micro), 0))
-    statement = _window(statement.where(RevenueEvent.currency == q.currency), RevenueEvent.time, q)
+    statement = in_window(
+        statement.where(RevenueEvent.currency == q.currency), RevenueEvent.time, q
+    )
     count, amount = session.execute(statement).one()
     return int(count), int(amount)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from sqlalchemy import BigInteger, Select, case, cast, func, select
 from sqlalchemy.orm import Session
@@ -27,6 +27,20 @@ class Window:
     netuid: int | None = None
 
 
+class Span(Protocol):
+    since: float | None
+    until: float | None
+
+
+def in_window(statement: Select, column: Any, span: Span) -> Select:
+    """``statement`` limited to ``since <= column < until`` (either end open when None)."""
+    if span.since is not None:
+        statement = statement.where(column >= span.since)
+    if span.until is not None:
+        statement = statement.where(column < span.until)
+    return statement
+
+
 def _event_hour(session: Session) -> Any:
     # SQLite's integer cast truncates (floor for positive unix seconds); PostgreSQL's
     # rounds, so it takes floor() first.
@@ -40,10 +54,7 @@ def _event_keys(session: Session, key: Key) -> tuple[Any, ...]:
 
 
 def _filter(statement: Select, w: Window) -> Select:
-    if w.since is not None:
-        statement = statement.where(UsageEvent.time >= w.since)
-    if w.until is not None:
-        statement = statement.where(UsageEvent.time < w.until)
+    statement = in_window(statement, UsageEvent.time, w)
     if w.netuid is not None:
         statement = statement.where(UsageEvent.netuid == w.netuid)
     return statement
