@@ -179,7 +179,7 @@ def print_report(
     _print_table(
         console,
         "miners",
-        ["uid", "hotkey", "miner", "incentive", "emission α", "emission τ (TAO)", "cheater"],
+        ["uid", "hotkey", "miner", "incentive", "emission α", "emission TAO", "cheater"],
         [
             [
                 str(m["uid"]),
