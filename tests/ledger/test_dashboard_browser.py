@@ -100,10 +100,7 @@ def history(sessions: sessionmaker[Session], made: dict) -> None:
                                rng.randrange(4, 40), request_id=event.request_id)  # fmt: skip
 
 
-@pytest.fixture
-def served(sqlite_url: str) -> Iterator[str]:
-    sessions = open_sessions(sqlite_url)
-    history(sessions, seed(sessions, alpha_price_tao_rao=40_000_000))
+def _serve(sessions: sessionmaker[Session]) -> Iterator[str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -121,6 +118,13 @@ def served(sqlite_url: str) -> Iterator[str]:
     server.should_exit = True
     thread.join(timeout=10)
     sessions.kw["bind"].dispose()
+
+
+@pytest.fixture
+def served(sqlite_url: str) -> Iterator[str]:
+    sessions = open_sessions(sqlite_url)
+    history(sessions, seed(sessions, alpha_price_tao_rao=40_000_000))
+    yield from _serve(sessions)
 
 
 def series(page, chart: str) -> list[dict]:
@@ -274,5 +278,52 @@ def test_dashboard_shows_the_api_numbers(served: str, tmp_path: Path) -> None:
             page.click("form#filters button[type='submit']")
             page.wait_for_selector("body[data-ready='error']", timeout=30_000)
             assert "--since" in page.inner_text("#status")
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def served_unvalued(sqlite_url: str) -> Iterator[str]:
+    """A ledger ingested without a TAO price: emission has alpha and TAO amounts only."""
+    from sqlalchemy import update
+
+    from wmnet.ledger.models import Epoch
+
+    sessions = open_sessions(sqlite_url)
+    seed(sessions, alpha_price_tao_rao=40_000_000)
+    with sessions.begin() as session:
+        session.execute(update(Epoch).values(tao_price_micro=None, tao_price_source="not set"))
+    yield from _serve(sessions)
+
+
+def test_dashboard_without_a_tao_price_draws_tao_alone(served_unvalued: str, tmp_path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api", reason="pip playwright not installed")
+    api = httpx.get(served_unvalued + "/api/report", params={"by": "workload"}).json()
+    assert api["totals"]["emission_value"] is None and api["totals"]["emission_tao"] is not None
+    with sync_api.sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"), executable_path=CHROMIUM, headless=True, args=FLAGS,
+            viewport={"width": 1280, "height": 800},
+        )  # fmt: skip
+        try:
+            page = context.new_page()
+            page.goto(served_unvalued + "/")
+            page.wait_for_selector("body[data-ready='1']", timeout=30_000)
+            page.screenshot(path=str(tmp_path / "dashboard-unvalued.png"))
+            assert page.inner_text("#headline [data-field='emission_value']") == "not valued"
+            assert page.inner_text("#tao-price") == "not set"
+            (emission,) = series(page, "chart-workload")  # no currency bars to compare with
+            assert emission["name"] == "emission (τ)"
+            assert [value(p) for p in emission["data"]] == pytest.approx(
+                [r["emission_tao_rao"] / 1e9 for r in api["rows"]]
+            )
+            # Values under 1 τ: the log axis (and its bars) start a decade below them,
+            # so bars grow upwards from the axis, not down from 1.
+            start = page.evaluate(
+                "() => window.wmnetDashboard.charts['chart-workload'].getOption().yAxis[0].startValue"
+            )
+            assert 0 < start <= min(value(p) for p in emission["data"]) < 1
+            assert "no TAO price" in page.inner_text("#series-hint")
+            assert any("no TAO→USD price" in note for note in api["notes"])
         finally:
             context.close()
