@@ -320,7 +320,8 @@ def test_dashboard_without_a_tao_price_draws_tao_alone(served_unvalued: str, tmp
             # Values under 1 τ: the log axis (and its bars) start a decade below them,
             # so bars grow upwards from the axis, not down from 1.
             start = page.evaluate(
-                "() => window.wmnetDashboard.charts['chart-workload'].getOption().yAxis[0].startValue"
+                "() => window.wmnetDashboard.charts['chart-workload']"
+                ".getOption().yAxis[0].startValue"
             )
             assert 0 < start <= min(value(p) for p in emission["data"]) < 1
             assert "no TAO price" in page.inner_text("#series-hint")
