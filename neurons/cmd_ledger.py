@@ -152,7 +152,9 @@ def ingest_chain(
         None, help="Currency per TAO for valuation (default WMNET_TAO_PRICE)."
     ),
     alpha_price: str | None = typer.Option(
-        None, help="TAO per alpha instead of the chain's pool price."
+        None,
+        help="TAO per alpha (e.g. 0.05) instead of the chain's spot price at each epoch "
+        "(SwapRuntimeApi.current_alpha_price).",
     ),
     currency: str | None = typer.Option(None, help="Currency code (default WMNET_CURRENCY)."),
     follow: bool = typer.Option(False, help="Keep indexing new epochs until interrupted."),
