@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.ledger.helpers import seed
 from wmnet.ledger.api import create_app
-from wmnet.ledger.reports import MAX_TIME
+from wmnet.ledger.reports import GROUPINGS, MAX_TIME
 from wmnet.neurons.cli import app as cli
 
 runner = CliRunner()
@@ -48,7 +48,7 @@ def test_non_finite_and_out_of_range_times_are_a_400_with_a_reason(client, bad) 
 @settings(max_examples=150, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])  # fmt: skip
 @given(
-    by=st.one_of(st.sampled_from(["workload", "miner", "epoch"]), st.text(max_size=12)),
+    by=st.one_of(st.sampled_from(GROUPINGS), st.text(max_size=12)),
     since=st.one_of(st.none(), _times()),
     until=st.one_of(st.none(), _times()),
     netuid=st.one_of(st.none(), st.integers(-(2**70), 2**70).map(str), st.text(max_size=8)),
