@@ -46,7 +46,7 @@ from wmnet.validator.scoring import Answer, score_round
 from wmnet.validator.shards import ShardRoundReport, ShardRounds, record_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
 from wmnet.validator.targets import MinerTarget, miner_targets, ranked
-from wmnet.validator.tasks import draw_task
+from wmnet.validator.tasks import TaskDrawer, draw_task
 from wmnet.validator.usage import GuardedSink, UsageSink, device_seconds
 from wmnet.validator.verification import Verdict, verify_answers
 from wmnet.validator.weights import WeightOutcome, set_weights
@@ -78,8 +78,10 @@ class LoopStatus:
 def choose_precision(
     rng: np.random.Generator, offered: CapacityReport | None, allowed: tuple[str, ...]
 ) -> str:
-    """A precision both sides accept (a miner that reports none is asked for fp32)."""
-    options = [p for p in allowed if offered is None or p in offered.precisions]
+    """A precision both sides accept (a miner with no valid report is asked for fp32)."""
+    if offered is None:
+        return "fp32"
+    options = [p for p in allowed if p in offered.precisions]
     return str(rng.choice(options)) if options else "fp32"
 
 
@@ -91,8 +93,10 @@ class ValidatorLoop:
         model: WorldModel,
         model_id: str,
         usage: UsageSink,
+        draw: TaskDrawer = draw_task,
     ) -> None:
         self.config = config
+        self.draw = draw  # where the round's tasks come from (random, see tasks.py)
         self.wallet = wallet
         self.model = model
         self.model_id = model_id
@@ -171,13 +175,22 @@ class ValidatorLoop:
             picks = self.rng.choice(len(targets), self.config.sample_size, replace=False)
             targets = [targets[i] for i in sorted(picks)]
         started = time.monotonic()
-        await self._capacities(http, targets, graph.block)
+        # A miner's first capacity report is awaited (it says which precisions to ask
+        # for); later ones are refreshed beside the rollouts, so a round waits for
+        # miners at most max(capacity timeout, task deadline), plus the capacity timeout
+        # in a round that meets a miner for the first time.
+        new = [t for t in targets if t.hotkey not in self.capacity]
+        if new:
+            await self._capacities(http, new, graph.block)
+        refresh = asyncio.create_task(self._capacities(http, targets, graph.block))
         tasks = [
-            draw_task(
+            self.draw(
                 self.rng,
                 self.config.policy,
                 self.model_id,
-                choose_precision(self.rng, self.capacity[t.hotkey][1], self.config.precisions),
+                choose_precision(
+                    self.rng, self.capacity.get(t.hotkey, (0, None))[1], self.config.precisions
+                ),
             )
             for t in targets
         ]
@@ -196,6 +209,7 @@ class ValidatorLoop:
                 for t, task in zip(targets, tasks, strict=True)
             )
         )
+        await refresh
         asked_s = time.monotonic() - started
         answered = [
             (i, (tasks[i], o.result)) for i, o in enumerate(outcomes) if o.result is not None
@@ -227,16 +241,17 @@ class ValidatorLoop:
             graph.block,
             len(targets),
             asked_s,
-            self.round_deadline_s,
+            self.round_deadline_s(first_contact=bool(new)),
             time.monotonic() - started,
         )
         return report
 
-    @property
-    def round_deadline_s(self) -> float:
-        """The longest a rollout round may wait for miners: the capacity refresh's
-        timeout, then the tasks' deadline (verification comes after)."""
-        return self.config.capacity_timeout_s + self.config.policy.deadline_ms / 1000
+    def round_deadline_s(self, first_contact: bool = False) -> float:
+        """The longest a rollout round may wait for miners: the capacity refresh and the
+        rollouts side by side, after the first reports of miners met for the first time
+        (verification comes after)."""
+        both = max(self.config.capacity_timeout_s, self.config.policy.deadline_ms / 1000)
+        return both + (self.config.capacity_timeout_s if first_contact else 0.0)
 
     def _record_usage(self, targets, tasks, outcomes, verdicts) -> None:
         now = time.time()
