@@ -98,9 +98,9 @@ class Hostile:
 
     def mode(self) -> str:
         try:
-            return self.mode_file.read_text().strip() or "frames"
+            return self.mode_file.read_text().strip() or "refuse"
         except FileNotFoundError:
-            return "frames"
+            return "refuse"
 
     def _count(self, mode: str, path: str, caller: str) -> None:
         by_path = self.counts.setdefault(mode, {}).setdefault(path, {})

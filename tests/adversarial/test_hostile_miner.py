@@ -16,8 +16,7 @@ state file, ``/proc`` for memory) and never from a test hook:
 
 * every validator process is still running;
 * its peak RSS grew by at most twice the response cap during the phase (the bombs
-  inflate to 256 MiB each; glibc is held to two malloc arenas, so the peak of an
-  unattacked validator moves by a few MiB between phases, not by arena growth);
+  inflate to 256 MiB each);
 * every round waited for miners at most its deadline plus a small slack;
 * the honest miner's answers in the phase were verified (scored), the attacker's never;
 * and what the phase is about (no capacity row from the attacker, device seconds within
@@ -123,7 +122,9 @@ class Arena:
     windows: dict[str, tuple[float, float]] = field(default_factory=dict)
 
     def mode(self, name: str) -> float:
-        self.mode_file.write_text(name)
+        tmp = self.mode_file.with_suffix(".tmp")
+        tmp.write_text(name)
+        os.replace(tmp, self.mode_file)  # atomic: the miner never reads half a mode
         return time.time()
 
     def served(self, mode: str, path: str, caller: str) -> int:
@@ -205,9 +206,7 @@ def _start_validator(
                  "--shard-deadline", str(SHARD_DEADLINE_S)]  # fmt: skip
     else:
         argv += ["--shares", "rollout=1"]
-    # Two malloc arenas (docs/validator.md): with one per thread, freed memory parked in
-    # idle arenas moves the peak by ~100 MiB between rounds of an unattacked validator.
-    child = net.group.start(name, argv, env={"MALLOC_ARENA_MAX": "2"})
+    child = net.group.start(name, argv)
     hotkey = load_wallet("//Bob", wallet_hotkey).hotkey.ss58_address
     return Validator(
         name, child, sessions, f"http://127.0.0.1:{gateway_port}", key, store is not None,
@@ -334,7 +333,8 @@ def _common_checks(arena: Arena, mode: str, attacker_scores_zero: bool = True) -
         attacker = [e for e in events if e.miner_uid == arena.hostile_uid]
         assert attacker, (v.name, mode)
         if attacker_scores_zero:
-            assert not any(e.verified for e in attacker), (v.name, mode, attacker)
+            verified = [(e.time, e.origin, e.workload, e.reason) for e in attacker if e.verified]
+            assert not verified, (v.name, mode, (start, end), verified)
         for e in attacker:  # device seconds: finite, never past the measured wall time
             limit = SHARD_DEADLINE_S if e.workload == "train_shard" else DEADLINE_S
             assert math.isfinite(e.device_seconds) and e.device_seconds <= limit + SLACK_S
