@@ -29,7 +29,7 @@ def _open(db: str | None):  # noqa: ANN202 - a sessionmaker
     try:
         return open_ledger(resolve_url(db))
     except ArgumentError as error:
-        fail(f"--db is not a database URL ({error})")
+        fail(f"--db is not a database URL ({error})", 2)  # a usage error
     except (OperationalError, ModuleNotFoundError) as error:
         fail(f"cannot open the ledger database: {error}")
 
@@ -54,7 +54,7 @@ def _currency(currency: str | None) -> str:
     try:
         return Valuation.from_config(currency=currency).currency
     except ValueError as error:
-        fail(str(error))
+        fail(str(error), 2)  # a usage error
     raise AssertionError  # unreachable: fail exits
 
 
