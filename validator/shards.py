@@ -294,13 +294,21 @@ class ShardRounds:
         round_id = shards.new_round_id()
         tasks = make_tasks(round_id, base_id, targets, self.config)
 
+        deadline = time.monotonic() + self.config.deadline_ms / 1000
+
         async def ask(target: MinerTarget, task: ShardTask) -> tuple[QueryOutcome, Received]:
             outcome = await query_shard(http, self.wallet, target.axon, target.hotkey, task)
-            # Pinned now, as the answer arrives: what is scored is what was there then.
-            got = await asyncio.to_thread(receive, self.store, target.hotkey, task, outcome, n)
+            # Pinned now, as the answer arrives: what is scored is what was there then;
+            # within what is left of the round's deadline (at least a second), so a slow
+            # store cannot hold the round either.
+            reading = asyncio.to_thread(receive, self.store, target.hotkey, task, outcome, n)
+            try:
+                got = await asyncio.wait_for(reading, max(1.0, deadline - time.monotonic()))
+            except TimeoutError:
+                got = Received(ShardCode.STORE, "the store did not serve the update in time")
             return outcome, got
 
-        started = time.monotonic()
+        started = deadline - self.config.deadline_ms / 1000
         answers = await asyncio.gather(
             *(ask(t, task) for t, task in zip(targets, tasks, strict=True))
         )
