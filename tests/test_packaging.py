@@ -59,7 +59,7 @@ def test_wheel_holds_only_wmnet(tmp_path: Path) -> None:
         n.startswith("wmnet/worldmodel/checkpoints/") and n.endswith(".safetensors") for n in names
     )
     entry = next(n for n in names if n.endswith("entry_points.txt"))
-    assert "wmnet = wmnet.neurons.cli:app" in zipfile.ZipFile(wheel).read(entry).decode()
+    assert "wmnet = wmnet.neurons.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
 
 
 def test_every_module_imports_under_wmnet_only() -> None:

@@ -88,9 +88,9 @@ def test_an_unregistered_hotkey_exits_with_a_reason(network, tmp_path):
             text=True,
             timeout=120,
         )
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "not registered" in proc.stderr and "--register" in proc.stderr
-    assert "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
 
 
 def test_workers_without_redis_are_refused(tmp_path):
@@ -98,5 +98,5 @@ def test_workers_without_redis_are_refused(tmp_path):
     env = env_for(tmp_path)
     env.pop("WMNET_REDIS_URL", None)
     proc = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert "--redis-url" in proc.stderr and "Traceback" not in proc.stderr
