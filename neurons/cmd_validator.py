@@ -146,8 +146,8 @@ def run(
         usage_error(str(error))
     except Exception as error:  # an unreadable or corrupt key file
         usage_error(f"cannot read wallet {wallet!r} hotkey {hotkey!r}: {error}")
-    seat = _check_seat(network, netuid, keys.hotkey.ss58_address, wallet, hotkey)
     listener = _gateway_socket(gateway_host, gateway_port) if gateway_port else None
+    seat = _check_seat(network, netuid, keys.hotkey.ss58_address, wallet, hotkey)
     shard_config = None
     if store:
         from wmnet.protocol.shard import InnerHyper

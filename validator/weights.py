@@ -7,11 +7,12 @@ timelocked commit). A refusal is normal life on a chain and comes back as a
 :class:`WeightOutcome`:
 
 - **rate limited**: subtensor accepts a validator's weights only when
-  ``block - LastUpdate[uid] >= WeightsSetRateLimit`` (``check_rate_limit`` in
-  subtensor's ``weights.rs``; the SDK's ``SetWeights`` preflight checks the same and
-  raises ``ChainError(code=RATE_LIMITED)``, "… Retry in ~N blocks"). The outcome says
-  how many blocks to wait, from the SDK's message or, when it has none, from those
-  two storage items; retrying sooner only collects more refusals.
+  ``block - LastUpdate[uid] >= WeightsSetRateLimit`` or it never set any
+  (``check_rate_limit``, ``pallets/subtensor/src/subnets/weights.rs``). The SDK's
+  ``SetWeights`` preflight checks the same and raises ``ChainError(code=RATE_LIMITED)``,
+  "… Retry in ~N blocks". The outcome says how many blocks to wait, from the SDK's
+  message or, when it has none, from those two storage items; retrying sooner only
+  collects more refusals.
 - **refused** for another reason (no permit, a pool rejection, the chain down): the
   caller decides when to try again (the loop backs off in blocks).
 
