@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> None:
         message = escape(_one_line(error.format_message()))
         err_console.print(f"[bold red]error:[/] {message}", soft_wrap=True, highlight=False)
         sys.exit(error.exit_code)
-    except click_errors.Abort:
+    except typer.Abort:
         err_console.print("aborted", soft_wrap=True)
         sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
