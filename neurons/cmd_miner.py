@@ -24,7 +24,7 @@ def run(
     ),
     hotkey: str = typer.Option("default", "--hotkey", help="Hotkey name within the wallet."),
     wallet_path: str | None = WALLET_PATH,
-    netuid: int = typer.Option(..., "--netuid", min=0, max=65535, help="Subnet to serve."),
+    netuid: int = typer.Option(..., "--netuid", min=1, max=65535, help="Subnet to serve."),
     network: str = network_option(),
     host: str | None = typer.Option(
         None, "--host", help="Bind address (default 127.0.0.1; 0.0.0.0 needs --external-ip)."
