@@ -138,9 +138,12 @@ def create(
     )
 
 
-async def _wait_for_start(client: Any, netuid: int, local: bool) -> None:
+async def _wait_for_start(client: Any, netuid: int, local: bool, stall_s: float = 10.0) -> None:
     """Subtensor refuses `start_call` before `earliest_start_block`: wait for it on a
-    local chain (seconds), say when to come back on a public one (days)."""
+    local chain (seconds), say when to come back on a public one (days). A local chain
+    that makes no block for ``stall_s`` (``localnet up --manual``) is not waited on."""
+    import time
+
     schedule = await client.read("subnet_start_schedule", netuid=netuid)
     earliest, now = int(schedule["earliest_start_block"]), int(schedule["current_block"])
     if now >= earliest:
@@ -151,7 +154,15 @@ async def _wait_for_start(client: Any, netuid: int, local: bool) -> None:
             f"~{(earliest - now) * 12 / 3600:.1f} h at 12 s blocks): run this again then"
         )
     note(f"waiting {earliest - now} blocks for netuid {netuid}'s start delay (block {earliest})")
-    while await client.block() < earliest:
+    seen, since = now, time.monotonic()
+    while (block := await client.block()) < earliest:
+        if block != seen:
+            seen, since = block, time.monotonic()
+        elif time.monotonic() - since > stall_s:
+            usage_error(
+                f"netuid {netuid} can start at block {earliest} (now {block}) and the chain "
+                f"made no block for {stall_s:.0f} s: advance it, then run this again"
+            )
         await asyncio.sleep(0.2)
 
 
