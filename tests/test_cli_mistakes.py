@@ -173,3 +173,11 @@ def test_version_and_a_missing_option(tmp_path):
     assert version.returncode == 0 and version.stdout.startswith("wmnet "), version
     missing = _run(tmp_path, "subnet", "show")
     assert_one_line_error(missing, "--netuid", "wmnet subnet show --help")
+
+
+@pytest.mark.slow
+def test_a_root_only_setting_is_refused_on_a_public_network(tmp_path):
+    proc = _run(tmp_path, "subnet", "set", "--netuid", "1", "--wallet", "mywallet",
+                "--name", "weights_rate_limit", "--value", "0", "--network", "test")  # fmt: skip
+    assert_one_line_error(proc, "weights_rate_limit", "root-only")
+    assert_no_wallet(tmp_path)
