@@ -93,8 +93,9 @@ def axon_string(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ipaddress.ip_address(ip).version == 6 else f"{ip}:{port}"
 
 
-def bind_listener(host: str, port: int) -> socket.socket:
-    """The miner's listening socket, bound now: StartupError when the port is taken."""
+def bind_listener(host: str, port: int, *, option: str = "--port") -> socket.socket:
+    """A listening socket bound now, before anything is announced: StartupError (naming
+    ``option``, the flag that picks another port) when the port is taken."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -104,7 +105,7 @@ def bind_listener(host: str, port: int) -> socket.socket:
         sock.close()
         raise StartupError(
             f"cannot listen on {host} port {port}: {error.strerror or error} (another "
-            "miner on this port?): stop it or choose another --port"
+            f"server there?): stop it or choose another {option}"
         ) from None
     sock.listen(2048)
     sock.set_inheritable(True)  # --workers: uvicorn's worker processes accept on it

@@ -282,19 +282,12 @@ def _check_seat(network: str, netuid: int, hotkey_ss58: str, wallet: str, hotkey
 
 def _gateway_socket(host: str, port: int) -> socket.socket:
     """The gateway's socket, bound before anything else starts (a busy port is one line)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    from wmnet.miner.serve import StartupError, bind_listener
+
     try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        usage_error(
-            f"cannot serve the gateway on {host} port {port}: {error.strerror or error}: "
-            "stop what listens there or choose another --gateway-port"
-        )
-    sock.listen(2048)
-    return sock
+        return bind_listener(host, port, option="--gateway-port")
+    except StartupError as error:
+        usage_error(str(error))
 
 
 def _open_ledger(db: str) -> Any:
