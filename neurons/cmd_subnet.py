@@ -303,7 +303,9 @@ def set_hyperparameter(
     try:
         intent = bt.SetHyperparameter(netuid=netuid, name=name, value=parsed)
     except ValueError as error:
-        usage_error(f"{error}; root-only on a local chain: {', '.join(ROOT_ONLY)}")
+        unknown = "unknown or owner-unsettable" in str(error)
+        root = f"; root-only, on a local chain: {', '.join(ROOT_ONLY)}" if unknown else ""
+        usage_error(f"{error}{root}")
     owner = _wallet(wallet, hotkey, wallet_path, network)
 
     async def as_owner(client: Any) -> Any:

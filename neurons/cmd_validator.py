@@ -147,6 +147,7 @@ def run(
     except Exception as error:  # an unreadable or corrupt key file
         usage_error(f"cannot read wallet {wallet!r} hotkey {hotkey!r}: {error}")
     listener = _gateway_socket(gateway_host, gateway_port) if gateway_port else None
+    _check_state(state.expanduser(), netuid)
     seat = _check_seat(network, netuid, keys.hotkey.ss58_address, wallet, hotkey)
     shard_config = None
     if store:
@@ -278,6 +279,16 @@ def _check_seat(network: str, netuid: int, hotkey_ss58: str, wallet: str, hotkey
     for warning in seat.warnings(is_local_network(network)):
         log.warning("%s", warning)
     return seat
+
+
+def _check_state(path: Path, netuid: int) -> None:
+    """A state file of another subnet, or not one at all, stops the start (one line)."""
+    from wmnet.validator.state import load_state
+
+    try:
+        load_state(path, netuid, alpha=0.2)  # the smoothing is not what is checked here
+    except ValueError as error:
+        usage_error(f"{error}: give another --state")
 
 
 def _gateway_socket(host: str, port: int) -> socket.socket:

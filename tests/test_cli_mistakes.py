@@ -181,3 +181,13 @@ def test_a_root_only_setting_is_refused_on_a_public_network(tmp_path):
                 "--name", "weights_rate_limit", "--value", "0", "--network", "test")  # fmt: skip
     assert_one_line_error(proc, "weights_rate_limit", "root-only")
     assert_no_wallet(tmp_path)
+
+
+@pytest.mark.slow
+def test_a_state_file_that_is_not_one_is_one_line(tmp_path):
+    state = tmp_path / "state.json"
+    state.write_text('{"netuid": 5}')
+    proc = _run(tmp_path, "validator", "run", "--wallet", "//Bob", "--hotkey", "v",
+                "--netuid", "1", "--state", str(state))  # fmt: skip
+    assert_one_line_error(proc, str(state), "--state")
+    assert state.read_text() == '{"netuid": 5}'
