@@ -8,7 +8,8 @@ from pathlib import Path
 
 import typer
 
-from wmnet.neurons.output import console, fail, print_json, print_table
+from wmnet.neurons.options import network_option
+from wmnet.neurons.output import console, fail, print_json, print_table, usage_error
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -20,23 +21,42 @@ def up(
     host: str | None = typer.Option(
         None, help="Bind address (default 127.0.0.1). A non-loopback address must be given here."
     ),
-    port: int = typer.Option(9946, help="Port to serve the chain on."),
+    port: int | None = typer.Option(
+        None,
+        min=1,
+        max=65535,
+        help="Port to serve the chain on (default 9946, or the port of WMNET_LOCALNET_URL, "
+        "the variable every wmnet command reads to find this chain).",
+    ),
     block_time: float = typer.Option(0.25, help="Seconds per block (0.25 fast runtime, 12 real)."),
     state: Path = typer.Option(DEFAULT_STATE, help="SQLite file the chain persists to."),
     manual: bool = typer.Option(False, help="No clock: seal a block per submission (tests)."),
 ) -> None:
     """Serve the local chain on loopback until interrupted."""
     from wmnet.localnet.chain import Chain
-    from wmnet.localnet.server import DEFAULT_HOST, check_bind, serve
+    from wmnet.localnet.server import DEFAULT_HOST, DEFAULT_PORT, check_bind, serve
+    from wmnet.localnet.statelock import StateInUse, StateLock
 
     explicit = host is not None
     bind = host or os.environ.get("WMNET_LOCALNET_HOST", DEFAULT_HOST)
     try:
         check_bind(bind, explicit)
     except ValueError as error:
-        fail(str(error))
+        usage_error(str(error))
     if block_time <= 0:
-        fail("--block-time must be positive")
+        usage_error("--block-time must be positive")
+    port = port or _port_from_env() or DEFAULT_PORT
+    lock = StateLock(state.expanduser())
+    try:
+        lock.acquire()
+    except StateInUse as error:
+        usage_error(str(error))
+    if not _port_free(bind, port):
+        lock.release()
+        usage_error(
+            f"port {port} on {bind} is in use (another `wmnet localnet up`?): stop it, "
+            "or give --port (and point commands at it with WMNET_LOCALNET_URL)"
+        )
     chain = Chain(state.expanduser(), block_time=block_time)
     if not manual:
         chain.start_clock()
@@ -49,6 +69,31 @@ def up(
         serve(chain, bind, port, explicit_host=explicit)
     finally:
         chain.close()
+        lock.release()
+
+
+def _port_from_env() -> int | None:
+    """The port of ``WMNET_LOCALNET_URL``, so one variable moves the server and its clients."""
+    from urllib.parse import urlsplit
+
+    url = os.environ.get("WMNET_LOCALNET_URL", "")
+    try:
+        return urlsplit(url).port if url else None
+    except ValueError:
+        return None
+
+
+def _port_free(host: str, port: int) -> bool:
+    """Whether ``host:port`` can be bound now (checked before the chain opens its state)."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 async def _status(network: str) -> dict:
@@ -82,9 +127,7 @@ async def _status(network: str) -> dict:
 
 @app.command()
 def status(
-    network: str = typer.Option(
-        "localnet", help="localnet, http://HOST:PORT, local, test, finney, ws://…"
-    ),
+    network: str = network_option(),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the chain's block, its subnets and their neurons."""
