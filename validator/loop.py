@@ -1,13 +1,16 @@
-"""The validator's loop: sync, ask, verify, score, and set weights once per tempo.
+"""The validator's loop: sync, ask, bind, audit, tally, and set weights once per tempo.
 
-Two workloads: a rollout round every turn (unless its weight share is 0), and, with an
-object store configured, a training-shard round every ``shards.interval_blocks``
-blocks (``wmnet.validator.shards``). Each has its own moving scores; the weights blend
-them (``wmnet.validator.blend``).
+Two workloads: a rollout round every turn (unless its weight share is 0;
+``wmnet.validator.rollouts``), and, with an object store configured, a training-shard
+round every ``shards.interval_blocks`` blocks (``wmnet.validator.shards``). Rollout
+answers are bound cheaply and a sample is audited (``wmnet.validator.auditor``); their
+work is tallied per tempo and folded into the moving scores when the chain's epoch
+moves on (``close_tempo``). Each workload has its own moving scores; the weights blend
+them (``wmnet.validator.blend``), and a miner inside a penalty window gets weight 0.
 
 Each step is a small function; :class:`ValidatorLoop` only keeps the state between
-them (the metagraph it last saw, capacity reports, moving scores) and makes sure that
-nothing a miner or the chain does ends the loop:
+them (the metagraph it last saw, capacity reports, moving scores, penalties) and makes
+sure that nothing a miner or the chain does ends the loop:
 
 * chain unreachable (a restart) -> log, keep the last metagraph, retry next turn;
 * a miner times out, dies mid-request, answers garbage -> that answer scores 0;
@@ -29,31 +32,28 @@ import httpx
 import numpy as np
 
 from wmnet.localnet.network import client_for
+from wmnet.protocol.audit import AuditJob, AuditVerdict
 from wmnet.protocol.capacity import CapacityReport
-from wmnet.protocol.usage import CapacityRecord, UsageEvent, WeightAttribution
+from wmnet.protocol.usage import CapacityRecord, WeightAttribution
 from wmnet.training.store import StoreError, open_store
+from wmnet.validator.audit_queue import AuditQueue, InProcessAuditQueue
+from wmnet.validator.auditor import Auditor
 from wmnet.validator.blend import blend
 from wmnet.validator.config import ValidatorConfig
-from wmnet.validator.miner_client import QueryOutcome, query_capacity, query_rollout
-from wmnet.validator.scoring import Answer, score_round
+from wmnet.validator.miner_client import query_capacity
+from wmnet.validator.outcomes import usage_event
+from wmnet.validator.penalties import Penalty
+from wmnet.validator.rollouts import RolloutRoundReport, ask_and_bind, draw_tasks, tally
+from wmnet.validator.scoring import MovingScores, TempoWork
 from wmnet.validator.shards import ShardRoundReport, ShardRounds, record_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
 from wmnet.validator.targets import MinerTarget, miner_targets, ranked
-from wmnet.validator.tasks import draw_task
 from wmnet.validator.usage import UsageSink
-from wmnet.validator.verification import Verdict, verify_answers
 from wmnet.validator.weights import WeightOutcome, set_weights
 from wmnet.worldmodel.checkpoint import CheckpointError
 from wmnet.worldmodel.model import WorldModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RoundReport:
-    block: int
-    answers: list[tuple[MinerTarget, str, bool]]  # (miner, reason, verified)
-    scores: dict[int, float]
 
 
 @dataclass
@@ -63,17 +63,10 @@ class LoopStatus:
     rounds: int = 0
     chain_errors: int = 0
     weights: list[WeightOutcome] = field(default_factory=list)
-    last_round: RoundReport | None = None
+    last_round: RolloutRoundReport | None = None
     shard_rounds: int = 0
     last_shard_round: ShardRoundReport | None = None
-
-
-def choose_precision(
-    rng: np.random.Generator, offered: CapacityReport | None, allowed: tuple[str, ...]
-) -> str:
-    """A precision both sides accept (a miner that reports none is asked for fp32)."""
-    options = [p for p in allowed if offered is None or p in offered.precisions]
-    return str(rng.choice(options)) if options else "fp32"
+    tempos: int = 0  # tempos closed (work folded into the moving scores)
 
 
 class ValidatorLoop:
@@ -84,6 +77,7 @@ class ValidatorLoop:
         model: WorldModel,
         model_id: str,
         usage: UsageSink,
+        audit_queue: AuditQueue | None = None,
     ) -> None:
         self.config = config
         self.wallet = wallet
@@ -99,6 +93,16 @@ class ValidatorLoop:
         # After a refusal, wait this block before asking again: a rate-limited validator
         # that retried every round would only collect more refusals.
         self._weights_retry_block = 0
+        self.work = TempoWork()  # this tempo's rollout work, folded in at its close
+        self.auditor = Auditor(
+            config.audit,
+            audit_queue or InProcessAuditQueue(model),
+            self.state.penalties,
+            usage,
+            config.netuid,
+            self.hotkey,
+        )
+        self.auditor.listeners.append(self._on_audit)
         self.shards: ShardRounds | None = None
         if config.shards is not None:
             self.shards = ShardRounds(
@@ -141,75 +145,96 @@ class ValidatorLoop:
                 record = CapacityRecord(netuid=self.config.netuid, miner_uid=t.uid, report=report)
                 self.usage.record_capacity(record)
 
-    async def run_round(self, http: httpx.AsyncClient, graph: bt.Metagraph) -> RoundReport | None:
-        targets = miner_targets(graph, self.hotkey)
+    def _penalized(self, graph: bt.Metagraph) -> set[int]:
+        return self.state.penalties.penalized({n.uid: n.hotkey for n in graph.neurons}, graph.block)
+
+    async def run_round(
+        self, http: httpx.AsyncClient, graph: bt.Metagraph
+    ) -> RolloutRoundReport | None:
+        """One rollout round (``wmnet.validator.rollouts``); None when no one was asked.
+        Miners inside a penalty window are not asked: their work is not bought."""
         self.state.scores.sync({n.uid: n.hotkey for n in graph.neurons})
+        penalized = self._penalized(graph)
+        targets = [t for t in miner_targets(graph, self.hotkey) if t.uid not in penalized]
         if not targets:
             return None
         if len(targets) > self.config.sample_size:
             picks = self.rng.choice(len(targets), self.config.sample_size, replace=False)
             targets = [targets[i] for i in sorted(picks)]
         await self._capacities(http, targets, graph.block)
-        tasks = [
-            draw_task(
-                self.rng,
-                self.config.policy,
-                self.model_id,
-                choose_precision(self.rng, self.capacity[t.hotkey][1], self.config.precisions),
-            )
-            for t in targets
-        ]
-        outcomes: list[QueryOutcome] = await asyncio.gather(
+        offered = {hk: report for hk, (_, report) in self.capacity.items()}
+        tasks = draw_tasks(
+            self.rng, self.config.policy, self.model_id, targets, offered, self.config.precisions
+        )
+        deliveries = await asyncio.gather(
             *(
-                query_rollout(http, self.wallet, t.axon, t.hotkey, task)
+                ask_and_bind(http, self.wallet, self.model, t, task)
                 for t, task in zip(targets, tasks, strict=True)
             )
         )
-        answered = [
-            (i, (tasks[i], o.result)) for i, o in enumerate(outcomes) if o.result is not None
-        ]
-        verdicts: list[Verdict] = [Verdict(False, o.reason) for o in outcomes]
-        if answered:
-            checked = await asyncio.to_thread(verify_answers, self.model, [p for _, p in answered])
-            for (i, _), verdict in zip(answered, checked, strict=True):
-                verdicts[i] = verdict
-        answers = [
-            Answer(t.uid, t.hotkey, v.verified, task.horizon, o.latency_s, task.deadline_ms / 1000)
-            for t, task, o, v in zip(targets, tasks, outcomes, verdicts, strict=True)
-        ]
-        scores = score_round(answers)
-        for t in targets:
-            self.state.scores.update(t.uid, t.hotkey, scores[t.uid])
-        self._record_usage(targets, tasks, outcomes, verdicts)
-        report = RoundReport(
-            block=graph.block,
-            answers=[(t, v.reason, v.verified) for t, v in zip(targets, verdicts, strict=True)],
-            scores=scores,
-        )
-        for t, v in zip(targets, verdicts, strict=True):
-            log.info("uid %d %s: %s", t.uid, "verified" if v.verified else "rejected", v.reason)
-        return report
-
-    def _record_usage(self, targets, tasks, outcomes, verdicts) -> None:
+        report = RolloutRoundReport(block=graph.block, deliveries=list(deliveries))
         now = time.time()
-        for t, task, o, v in zip(targets, tasks, outcomes, verdicts, strict=True):
-            compute_s = o.result.timing.compute_ms / 1000 if o.result is not None else 0.0
+        for d in deliveries:
+            tally(self.work, d)
+            if d.outcome.accepted and d.result is not None:
+                job = self.auditor.draw_probe(d.outcome, d.task, d.result)
+                if job is not None:
+                    report.audits.append(job)
             self.usage.record(
-                UsageEvent(
-                    request_id=task.task_id,
-                    time=now,
+                usage_event(
+                    d.outcome,
+                    workload="rollout",
+                    origin="synthetic",
                     netuid=self.config.netuid,
                     validator_hotkey=self.hotkey,
-                    miner_uid=t.uid,
-                    miner_hotkey=t.hotkey,
-                    workload="rollout",
-                    units=task.horizon if v.verified else 0,
-                    device_seconds=compute_s,
-                    origin="synthetic",
-                    verified=v.verified,
-                    reason=v.reason,
+                    now=now,
                 )
             )
+            log.info("uid %d %s", d.outcome.target.uid, d.outcome.text())
+        self.auditor.submit(report.audits)
+        return report
+
+    def _on_audit(self, job: AuditJob, verdict: AuditVerdict, penalty: Penalty | None) -> None:
+        """A failed audit: the miner's rollout score and this tempo's tally are gone."""
+        if penalty is None:
+            return
+        self.state.scores.forfeit(job.miner_uid, job.miner_hotkey)
+        self.work.tally.pop(job.miner_uid, None)
+        self.work.hotkeys.pop(job.miner_uid, None)
+
+    async def close_tempo(self, graph: bt.Metagraph) -> None:
+        """The chain's epoch moved on: audit the floor, then fold the tempo's work into
+        the moving scores (penalized miners forfeit theirs)."""
+        await self.auditor.close_tempo()
+        penalized = self._penalized(graph)
+        for uid, score in self.work.scores().items():
+            hotkey = self.work.hotkeys[uid]
+            if uid in penalized:
+                self.state.scores.forfeit(uid, hotkey)
+            else:
+                self.state.scores.update(uid, hotkey, score)
+        self.work = TempoWork()
+        self.state.tempo_step = graph.last_step
+        self.status.tempos += 1
+        c = self.auditor.counters
+        log.info(
+            "tempo closed at block %d: %d audited (%d passed, %d failed), audit cost %s",
+            graph.block,
+            c.audited,
+            c.passed,
+            c.failed,
+            "n/a" if c.cost_fraction is None else f"{c.cost_fraction:.3f}",
+        )
+
+    def _averages(self, graph: bt.Metagraph) -> dict[str, MovingScores]:
+        """Each workload's moving scores without the miners inside a penalty window."""
+        penalized = self._penalized(graph)
+        out = {}
+        workloads = {"rollout": self.state.scores, "train_shard": self.state.shard_scores}
+        for workload, ms in workloads.items():
+            kept = {u: s for u, s in ms.scores.items() if u not in penalized}
+            out[workload] = MovingScores(ms.alpha, kept, dict(ms.hotkeys))
+        return out
 
     async def run_shard_round(
         self, http: httpx.AsyncClient, graph: bt.Metagraph
@@ -257,10 +282,16 @@ class ValidatorLoop:
         )
 
     def best_miners(self) -> list[MinerTarget]:
-        """Miners with a positive moving score, best first (the gateway's candidates)."""
+        """Miners with a positive moving score (or, before their first tempo closed,
+        delivered work this tempo), best first, none inside a penalty window: the
+        gateway's candidates."""
         if self.graph is None:
             return []
-        return ranked(miner_targets(self.graph, self.hotkey), self.state.scores.scores)
+        penalized = self._penalized(self.graph)
+        fresh = {u: 1e-9 * t for u, t in self.work.tally.items() if t > 0}
+        scores = {**fresh, **{u: s for u, s in self.state.scores.scores.items() if s > 0}}
+        targets = [t for t in miner_targets(self.graph, self.hotkey) if t.uid not in penalized]
+        return ranked(targets, scores)
 
     def weights_due(self, graph: bt.Metagraph) -> bool:
         interval = self.config.weights_interval_blocks or graph.tempo
@@ -272,8 +303,7 @@ class ValidatorLoop:
     async def maybe_set_weights(self, client: bt.Client, graph: bt.Metagraph) -> None:
         if not self.weights_due(graph):
             return
-        averages = {"rollout": self.state.scores, "train_shard": self.state.shard_scores}
-        weights, by_workload = blend(averages, self.config.shares)
+        weights, by_workload = blend(self._averages(graph), self.config.shares)
         outcome = await set_weights(client, self.wallet, self.config.netuid, weights)
         self.status.weights.append(outcome)
         if outcome.ok:
@@ -298,15 +328,19 @@ class ValidatorLoop:
         is down at start or restarts midway is waited for, not fatal."""
         stop = stop or asyncio.Event()
         async with httpx.AsyncClient() as http:
-            while not stop.is_set():
-                try:
-                    async with client_for(self.config.network) as client:
-                        await self._turns(client, http, stop, max_rounds)
-                        return
-                except ConnectionError as exc:  # no chain answers (yet): wait for it
-                    self.status.chain_errors += 1
-                    log.warning("chain unreachable (%s); retrying", exc)
-                    await _sleep_or_stop(stop, self.config.chain_retry_s)
+            try:
+                while not stop.is_set():
+                    try:
+                        async with client_for(self.config.network) as client:
+                            await self._turns(client, http, stop, max_rounds)
+                            return
+                    except ConnectionError as exc:  # no chain answers (yet): wait for it
+                        self.status.chain_errors += 1
+                        log.warning("chain unreachable (%s); retrying", exc)
+                        await _sleep_or_stop(stop, self.config.chain_retry_s)
+            finally:
+                await self.auditor.drain()
+                save_state(self.state, self.state_path)
 
     async def _turns(
         self,
@@ -319,6 +353,11 @@ class ValidatorLoop:
             graph = await self._metagraph(client)
             if graph is not None:
                 self.graph = graph
+                self.auditor.clock(graph.block, graph.tempo)
+                if self.state.tempo_step is None:
+                    self.state.tempo_step = graph.last_step
+                elif graph.last_step != self.state.tempo_step:
+                    await self.close_tempo(graph)
                 report = None
                 if self.config.shares.get("rollout", 0.0) > 0:
                     report = await self.run_round(http, graph)
