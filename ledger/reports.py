@@ -8,8 +8,11 @@ Every figure is defined in docs/ledger.md. In short, over ``[since, until)``:
 * emissions: miner emission attributed to the workload in epochs whose block time is
   in the window (rao, and TAO), valued per epoch at that epoch's alpha→TAO and
   TAO→currency prices (floored to micro-units);
-* revenue: customers' charges (currency micro-units);
-* subsidy ratio: emission value ÷ revenue ("∞" when revenue is zero);
+* revenue: customers' charges (currency micro-units); refunds: charges given back
+  because the work failed a later audit; net revenue = revenue − refunds;
+* subsidy ratio: emission value ÷ net revenue ("∞" when it is zero);
+* audits: full checks of answers (passed, failed), the checking seconds they cost, and
+  the audit cost fraction = checking seconds ÷ the device seconds of the work;
 * cost per unit: emission value ÷ units.
 
 Money stays integer (rao, micro-units) in the JSON; ratios are floats and the
@@ -33,9 +36,11 @@ from wmnet.ledger.models import (
     MICRO,
     RAO_PER_TAO,
     UNATTRIBUTED,
+    Audit,
     CapacityReport,
     Epoch,
     EpochEmission,
+    Refund,
     RevenueEvent,
     Subsidy,
     UsageEvent,
@@ -266,6 +271,48 @@ def _revenue_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, tuple[i
     return {k: (int(n), int(amount)) for k, n, amount in session.execute(statement)}
 
 
+def _refunds_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, tuple[int, int]]:
+    statement = (
+        select(key, func.count(), func.coalesce(func.sum(Refund.amount_micro), 0))
+        .where(Refund.currency == q.currency)
+        .group_by(key)
+    )
+    if key is UsageEvent.miner_hotkey:
+        statement = statement.join(UsageEvent, UsageEvent.request_id == Refund.request_id)
+        if q.netuid is not None:
+            statement = statement.where(UsageEvent.netuid == q.netuid)
+    statement = _window(statement, Refund.time, q)
+    return {k: (int(n), int(amount)) for k, n, amount in session.execute(statement)}
+
+
+@dataclass
+class _Audits:
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+def _audits_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, _Audits]:
+    statement = select(
+        key, Audit.outcome, func.count(), func.coalesce(func.sum(Audit.check_seconds), 0.0)
+    ).group_by(key, Audit.outcome)
+    statement = _window(statement, Audit.time, q)
+    if q.netuid is not None:
+        statement = statement.where(Audit.netuid == q.netuid)
+    out: dict[Any, _Audits] = defaultdict(_Audits)
+    for k, outcome, n, seconds in session.execute(statement):
+        a = out[k]
+        if outcome == "passed":
+            a.passed += int(n)
+        elif outcome == "failed":
+            a.failed += int(n)
+        else:
+            a.errors += int(n)
+        a.seconds += float(seconds)
+    return out
+
+
 def _capacity(session: Session, q: ReportQuery) -> list[CapacityReport]:
     statement = select(CapacityReport).order_by(CapacityReport.hotkey, CapacityReport.time)
     if q.since is not None:  # a report covers up to window_s before its time
@@ -280,10 +327,18 @@ def _capacity(session: Session, q: ReportQuery) -> list[CapacityReport]:
 
 
 def _figures(
-    usage: _Usage, emission: _Emission, revenue: tuple[int, int], offered: float
+    usage: _Usage,
+    emission: _Emission,
+    revenue: tuple[int, int],
+    offered: float,
+    refunds: tuple[int, int] = (0, 0),
+    audits: _Audits | None = None,
 ) -> dict[str, Any]:
-    ratio, ratio_text = _ratio_text(emission.value_micro, revenue[1])
+    audits = audits or _Audits()
+    net = revenue[1] - refunds[1]
+    ratio, ratio_text = _ratio_text(emission.value_micro, net)
     utilization = usage.device_seconds / offered if offered > 0 else None
+    audit_cost = audits.seconds / usage.device_seconds if usage.device_seconds > 0 else None
     return {
         "requests_organic": usage.organic,
         "requests_synthetic": usage.synthetic,
@@ -300,6 +355,15 @@ def _figures(
         "revenue_events": revenue[0],
         "revenue_micro": revenue[1],
         "revenue_text": _money(revenue[1]),
+        "refunds": refunds[0],
+        "refund_micro": refunds[1],
+        "net_revenue_micro": net,
+        "net_revenue_text": _money(net),
+        "audits": audits.passed + audits.failed + audits.errors,
+        "audits_passed": audits.passed,
+        "audits_failed": audits.failed,
+        "audit_seconds": round(audits.seconds, 6),
+        "audit_cost_fraction": audit_cost,
         "subsidy_ratio": ratio,
         "subsidy_ratio_text": ratio_text,
         "cost_per_unit": _per_unit(emission.value_micro, usage.units),
@@ -345,13 +409,22 @@ def by_workload(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     for workload, rao, price, tao in session.execute(_epoch_filter(statement, q)):
         emission[workload].add(int(rao), price, tao)
     revenue = _revenue_by(session, q, RevenueEvent.workload)
+    refunds = _refunds_by(session, q, Refund.workload)
+    audits = _audits_by(session, q, Audit.workload)
     offered = offered_slot_seconds(_capacity(session, q), q.since, q.until, by="workload")
     keys = list(WORKLOADS) + sorted((set(usage) | set(emission) | set(revenue)) - set(WORKLOADS))
     return [
         {
             "key": w,
             "workload": w,
-            **_figures(usage.get(w, _Usage()), emission[w], revenue.get(w, (0, 0)), offered[w]),
+            **_figures(
+                usage.get(w, _Usage()),
+                emission[w],
+                revenue.get(w, (0, 0)),
+                offered[w],
+                refunds.get(w, (0, 0)),
+                audits.get(w),
+            ),
         }
         for w in keys
     ]
@@ -369,6 +442,8 @@ def by_miner(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     for uid, hotkey, rao, price, tao in session.execute(_epoch_filter(statement, q)):
         emission[(uid, hotkey)].add(int(rao), price, tao)
     revenue = _revenue_by(session, q, UsageEvent.miner_hotkey)
+    refunds = _refunds_by(session, q, UsageEvent.miner_hotkey)
+    audits = _audits_by(session, q, Audit.miner_hotkey)
     offered = offered_slot_seconds(_capacity(session, q), q.since, q.until, by="hotkey")
     rows = []
     for uid, hotkey in sorted(set(usage) | set(emission)):
@@ -377,6 +452,8 @@ def by_miner(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
             emission[(uid, hotkey)],
             revenue.get(hotkey, (0, 0)),
             offered.get(hotkey, 0.0),
+            refunds.get(hotkey, (0, 0)),
+            audits.get(hotkey),
         )
         rows.append({"key": f"{uid}:{hotkey[:8]}", "uid": uid, "hotkey": hotkey, **figures})
     return rows
@@ -484,5 +561,12 @@ def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         value_micro=None if None in values else sum(values),
     )
     revenue = (sum(r["revenue_events"] for r in rows), sum(r["revenue_micro"] for r in rows))
+    refunds = (sum(r["refunds"] for r in rows), sum(r["refund_micro"] for r in rows))
+    audits = _Audits(
+        passed=sum(r["audits_passed"] for r in rows),
+        failed=sum(r["audits_failed"] for r in rows),
+        errors=sum(r["audits"] - r["audits_passed"] - r["audits_failed"] for r in rows),
+        seconds=sum(r["audit_seconds"] for r in rows),
+    )
     offered = sum(r["offered_slot_seconds"] for r in rows)
-    return {"key": "total", **_figures(usage, emission, revenue, offered)}
+    return {"key": "total", **_figures(usage, emission, revenue, offered, refunds, audits)}

@@ -16,7 +16,7 @@ def test_up_down_up(db_url: str) -> None:
     engine = make_engine(db_url)
     try:
         migrate(engine)
-        assert current_revision(engine) == "0002"
+        assert current_revision(engine) == "0004"
         assert set(inspect(engine).get_table_names()) >= TABLES
         migrate(engine)  # again: a no-op
         downgrade(engine)
