@@ -199,8 +199,7 @@ class ValidatorLoop:
         if penalty is None:
             return
         self.state.scores.forfeit(job.miner_uid, job.miner_hotkey)
-        self.work.tally.pop(job.miner_uid, None)
-        self.work.hotkeys.pop(job.miner_uid, None)
+        self.work.forfeit(job.miner_uid)
 
     async def close_tempo(self, graph: bt.Metagraph) -> None:
         """The chain's epoch moved on: audit the floor, then fold the tempo's work into

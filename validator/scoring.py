@@ -44,11 +44,16 @@ class TempoWork:
         accepted: bool,
     ) -> None:
         """Count one answer (an unaccepted one only marks the miner as asked)."""
-        if self.hotkeys.get(uid) != hotkey:
+        if self.hotkeys.get(uid) != hotkey or uid not in self.tally:
             self.tally[uid] = 0.0
             self.hotkeys[uid] = hotkey
         if accepted and units > 0 and latency_s <= deadline_s:
             self.tally[uid] += units * latency_penalty(latency_s, deadline_s)
+
+    def forfeit(self, uid: int) -> None:
+        """A failed audit: the miner's work of this tempo counts for nothing."""
+        self.tally.pop(uid, None)
+        self.hotkeys.pop(uid, None)
 
     def scores(self) -> dict[int, float]:
         """Each asked UID's tally over the best one, in [0, 1] (all 0 when none
