@@ -56,7 +56,7 @@ class RolloutRoundReport:
         return [d.outcome for d in self.deliveries]
 
 
-def _query_reason(query: QueryOutcome) -> Reason:
+def query_reason(query: QueryOutcome) -> Reason:
     """The seam to the miner client's outcome (its reasons are text today)."""
     text = query.reason
     if text == "timeout":
@@ -70,6 +70,13 @@ def _query_reason(query: QueryOutcome) -> Reason:
     return Reason.TRANSPORT
 
 
+def _detail(text: str) -> str:
+    """The client's text less the part the reason already says."""
+    if ": " in text:
+        return text.split(": ", 1)[1][:150]
+    return "" if text in ("timeout", "late") else text[:150]
+
+
 def bind(
     model: WorldModel, target: MinerTarget, task: RolloutTask, query: QueryOutcome
 ) -> Delivery:
@@ -80,8 +87,8 @@ def bind(
         outcome = MinerOutcome(
             target,
             task.task_id,
-            _query_reason(query),
-            detail="" if query.reason in ("timeout", "late") else query.reason[:150],
+            query_reason(query),
+            detail=_detail(query.reason),
             latency_s=query.latency_s,
             deadline_s=deadline_s,
         )

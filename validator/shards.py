@@ -37,7 +37,6 @@ import numpy as np
 
 from wmnet.protocol.shard import InnerHyper, ShardData, ShardResult, ShardTask
 from wmnet.protocol.spec import MAX_UPDATE_BYTES
-from wmnet.protocol.usage import UsageEvent
 from wmnet.training import checkpoints, params, shards
 from wmnet.training.aggregate import SPARSELOCO_OUTER, OuterNesterov
 from wmnet.training.compress import Compressed, UpdateFormatError
@@ -51,6 +50,8 @@ from wmnet.training.scoring import (
 )
 from wmnet.training.store import ObjectStore, StoreError
 from wmnet.validator.miner_client import QueryOutcome, query_shard
+from wmnet.validator.outcomes import MinerOutcome, Reason, usage_event
+from wmnet.validator.rollouts import query_reason
 from wmnet.validator.scoring import MovingScores
 from wmnet.validator.targets import MinerTarget
 from wmnet.worldmodel.checkpoint import CheckpointError, ModelRegistry, default_model_id
@@ -90,15 +91,31 @@ class ShardConfig:
 class ShardOutcome:
     target: MinerTarget
     task: ShardTask
-    reason: str  # "ok", or why the update scored 0
+    reason: Reason  # OK, or why the update scored 0
     raw: float
     score: float
     gauntlet: Gauntlet | None = None
     result: ShardResult | None = None
+    detail: str = ""
+    latency_s: float = 0.0
 
     @property
     def accepted(self) -> bool:
         return self.score > 0
+
+    def outcome(self) -> MinerOutcome:
+        """The per-miner record both workloads share (units: samples trained)."""
+        result = self.result if isinstance(self.result, ShardResult) else None
+        return MinerOutcome(
+            self.target,
+            self.task.task_id,
+            self.reason if self.accepted or self.reason is not Reason.OK else Reason.NO_GAIN,
+            self.detail,
+            units=result.samples if result is not None else 0,
+            latency_s=self.latency_s,
+            deadline_s=self.task.deadline_ms / 1000,
+            device_seconds=result.compute_ms / 1000 if result is not None else 0.0,
+        )
 
 
 @dataclass
@@ -133,31 +150,34 @@ def make_tasks(
     ]
 
 
+Why = tuple[Reason, str]  # a reason and its detail for people
+
+
 def load_update(
     store: ObjectStore, task: ShardTask, outcome: QueryOutcome, n: int
-) -> tuple[Compressed | None, str]:
+) -> tuple[Compressed | None, Why]:
     """The miner's decoded update, or None and why not."""
     result = outcome.result
     if result is None:
-        return None, outcome.reason
+        return None, (query_reason(outcome), outcome.reason.split(": ", 1)[-1][:150])
     if not isinstance(result, ShardResult):
-        return None, "malformed: not a shard result"
+        return None, (Reason.MALFORMED, "not a shard result")
     if (result.task_id, result.round_id, result.base_id) != (
         task.task_id,
         task.round_id,
         task.base_id,
     ):
-        return None, "malformed: answers another task, round or base"
+        return None, (Reason.OTHER_TASK, "answers another task, round or base")
     try:
         data = store.get(result.update_id, MAX_UPDATE_BYTES)
         update = Compressed.from_bytes(data, expect_n=n)
     except StoreError as error:
-        return None, f"update refused: {type(error).__name__}: {str(error)[:120]}"
+        return None, (Reason.UPDATE_REFUSED, f"{type(error).__name__}: {str(error)[:120]}")
     except UpdateFormatError as error:
-        return None, f"malformed update: {str(error)[:150]}"
+        return None, (Reason.MALFORMED, f"update: {str(error)[:150]}")
     if len(data) != result.update_bytes:
-        return None, "malformed: update_bytes does not match the object"
-    return update, "ok"
+        return None, (Reason.MALFORMED, "update_bytes does not match the object")
+    return update, (Reason.OK, "")
 
 
 def score_updates(
@@ -166,10 +186,10 @@ def score_updates(
     tasks: list[ShardTask],
     outcomes: list[QueryOutcome],
     updates: list[Compressed | None],
-    reasons: list[str],
+    reasons: list[Why],
     random: Latents,
     cfg: GauntletConfig,
-) -> tuple[list[Gauntlet | None], list[float], list[str]]:
+) -> tuple[list[Gauntlet | None], list[float], list[Why]]:
     """Gauntlet measurements, raw scores and reasons, in the order of ``tasks`` (asked
     of the miners ``uids``)."""
     evaluator = Evaluator(base, cfg)
@@ -187,8 +207,8 @@ def score_updates(
         raw[i] = measured[i].raw_score(cfg)
         if raw[i] <= 0:
             reasons[i] = (
-                f"no gain on its shard (assigned {measured[i].gain_assigned:+.4f}, "
-                f"random {measured[i].gain_random:+.4f})"
+                Reason.NO_GAIN,
+                f"assigned {measured[i].gain_assigned:+.4f}, random {measured[i].gain_random:+.4f}",
             )
     present = {i: u for i, u in enumerate(updates) if u is not None}
     copies = find_copies(
@@ -199,7 +219,7 @@ def score_updates(
     )
     for copier, author in copies.items():
         raw[copier] = 0.0
-        reasons[copier] = f"copy: its update overlaps uid {uids[author]}'s"
+        reasons[copier] = (Reason.COPY, f"its update overlaps uid {uids[author]}'s")
     return measured, raw, reasons
 
 
@@ -328,16 +348,24 @@ class ShardRounds:
             head_id=self.head_id,
             outcomes=[
                 ShardOutcome(
-                    t, task, reasons[i], raw[i], scores[i], measured[i], outcomes[i].result
+                    t,
+                    task,
+                    reasons[i][0],
+                    raw[i],
+                    scores[i],
+                    measured[i],
+                    outcomes[i].result,
+                    detail=reasons[i][1],
+                    latency_s=outcomes[i].latency_s,
                 )
                 for i, (t, task) in enumerate(zip(targets, tasks, strict=True))
-            ],
+            ],  # fmt: skip
             aggregated=[targets[i].uid for i in chosen],
             heldout_before=before,
             heldout_after=after,
         )
         for o in report.outcomes:
-            log.info("shard uid %d score %.3f: %s", o.target.uid, o.score, o.reason)
+            log.info("shard uid %d score %.3f: %s", o.target.uid, o.score, o.outcome().text())
         log.info(
             "shard round %s: %d of %d updates aggregated, head %s, held-out loss %.6f -> %.6f",
             round_id[:12],
@@ -360,24 +388,17 @@ def record_round(
     """Fold a round into the ``train_shard`` moving scores and the usage stream."""
     now = time.time()
     for o in report.outcomes:
-        if o.reason.startswith("copy"):
+        if o.reason is Reason.COPY:
             scores.forfeit(o.target.uid, o.target.hotkey)
         else:
             scores.update(o.target.uid, o.target.hotkey, o.score)
-        result = o.result if isinstance(o.result, ShardResult) else None
         usage.record(
-            UsageEvent(
-                request_id=o.task.task_id,
-                time=now,
+            usage_event(
+                o.outcome(),
+                workload="train_shard",
+                origin="synthetic",
                 netuid=netuid,
                 validator_hotkey=validator_hotkey,
-                miner_uid=o.target.uid,
-                miner_hotkey=o.target.hotkey,
-                workload="train_shard",
-                units=result.samples if (result is not None and o.accepted) else 0,
-                device_seconds=result.compute_ms / 1000 if result is not None else 0.0,
-                origin="synthetic",
-                verified=o.accepted,
-                reason=o.reason[:200],
+                now=now,
             )
         )
