@@ -20,6 +20,9 @@ _COMMON = [
     ("emission_tao", "emissions TAO"),
     ("emission_value_text", "emissions {cur}"),
     ("revenue_text", "revenue {cur}"),
+    ("net_revenue_text", "net of refunds {cur}"),
+    ("audits", "audits"),
+    ("audits_failed", "failed"),
     ("subsidy_ratio_text", "subsidy ratio"),
     ("cost_per_unit", "cost/unit {cur}"),
 ]

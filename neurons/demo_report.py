@@ -76,6 +76,13 @@ def summary(
             "requests_synthetic": row["requests_synthetic"],
             "requests_verified": row["requests_verified"],
             "units": row["units"],
+            "audits": row["audits"],
+            "audits_passed": row["audits_passed"],
+            "audits_failed": row["audits_failed"],
+            "refunds": row["refunds"],
+            "refunds_micro": row["refund_micro"],
+            "net_revenue": row["net_revenue_text"],
+            "audit_cost_fraction": row["audit_cost_fraction"],
         }
     emission = {row["uid"]: row["emission_tao"] for row in reports["miner"]["rows"]}
     return {
@@ -136,6 +143,17 @@ def print_report(
     _print_table(console, "ledger report by workload", *table_rows(reports["workload"]))
     for note in reports["workload"]["notes"]:
         console.print(f"note: {note}")
+    rollout = final["workloads"]["rollout"]
+    cost = rollout["audit_cost_fraction"]
+    console.print(
+        f"audits: {rollout['audits']} rollout answers fully checked "
+        f"({rollout['audits_passed']} passed, {rollout['audits_failed']} failed); "
+        f"refunds: {rollout['refunds']} ({rollout['refunds_micro'] / 1e6:,.2f} "
+        f"{final['currency']}); audit cost fraction "
+        f"{'n/a' if cost is None else f'{cost:.3f}'} (checking seconds ÷ miners' device "
+        "seconds; a short demo's few probes per tempo sit above the 0.10 a full tempo's "
+        "volume reaches, see docs/benchmarks.md)"
+    )
     _print_table(
         console,
         "miners",

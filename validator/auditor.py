@@ -47,6 +47,17 @@ class AuditCounters:
     def cost_fraction(self) -> float | None:
         return self.check_seconds / self.work_seconds if self.work_seconds > 0 else None
 
+    def summary(self) -> dict[str, float | None]:
+        return {
+            "audited": self.audited,
+            "passed": self.passed,
+            "failed": self.failed,
+            "errors": self.errors,
+            "check_seconds": round(self.check_seconds, 6),
+            "work_seconds": round(self.work_seconds, 6),
+            "cost_fraction": self.cost_fraction,
+        }
+
 
 class Auditor:
     def __init__(

@@ -366,6 +366,7 @@ class ValidatorLoop:
                 if self.shards is not None and self.shards.due(graph.block):
                     await self.run_shard_round(http, graph)
                 await self.maybe_set_weights(client, graph)
+                self.state.audits = self.auditor.counters.summary()
                 save_state(self.state, self.state_path)
                 done = self.status.rounds + self.status.shard_rounds
                 if max_rounds is not None and done >= max_rounds:

@@ -34,6 +34,7 @@ class ValidatorState:
     shard_steps: int = 0  # outer steps taken (rounds that aggregated an update)
     penalties: PenaltyBook = field(default_factory=PenaltyBook)
     tempo_step: int | None = None  # the chain's last_step when this tempo's tally began
+    audits: dict[str, float | None] = field(default_factory=dict)  # counters, for people
 
     def to_json(self) -> str:
         return json.dumps(
@@ -51,6 +52,7 @@ class ValidatorState:
                 "shard_steps": self.shard_steps,
                 "penalties": self.penalties.to_dict(),
                 "tempo_step": self.tempo_step,
+                "audits": self.audits,
             },
             sort_keys=True,
         )
@@ -84,6 +86,7 @@ class ValidatorState:
             # Files written before audits have neither: no penalties, a tempo to start.
             penalties=PenaltyBook.from_dict(raw.get("penalties", {})),
             tempo_step=raw.get("tempo_step"),
+            audits=dict(raw.get("audits", {})),
         )
 
 
