@@ -138,7 +138,12 @@ class Auditor:
             return
         task = asyncio.get_running_loop().create_task(self.run(jobs))
         self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("audits not recorded: %r", task.exception())
 
     async def close_tempo(self) -> list[AuditVerdict]:
         """The floor's audits of the tempo that ended (waited for: a failed one must
