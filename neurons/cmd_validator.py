@@ -218,7 +218,6 @@ def run(
 
         from wmnet.ledger.billing import Billing
         from wmnet.validator.gateway import GatewayDeps, create_gateway_app
-        from wmnet.validator.rollouts import tally
 
         deps = GatewayDeps(
             billing=Billing(sessions),
@@ -229,7 +228,7 @@ def run(
             netuid=netuid,
             candidates=loop.best_miners,
             auditor=loop.auditor,
-            on_delivery=lambda delivery: tally(loop.work, delivery),
+            on_delivery=loop.tempo.add,
         )
         gateway = uvicorn.Server(
             uvicorn.Config(

@@ -43,11 +43,11 @@ from wmnet.validator.config import ValidatorConfig
 from wmnet.validator.miner_client import query_capacity
 from wmnet.validator.outcomes import usage_event
 from wmnet.validator.penalties import Penalty
-from wmnet.validator.rollouts import RolloutRoundReport, ask_and_bind, draw_tasks, tally
-from wmnet.validator.scoring import MovingScores, TempoWork
+from wmnet.validator.rollouts import RolloutRoundReport, ask_and_bind, draw_tasks
 from wmnet.validator.shards import ShardRoundReport, ShardRounds, record_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
-from wmnet.validator.targets import MinerTarget, miner_targets, ranked
+from wmnet.validator.targets import MinerTarget, miner_targets
+from wmnet.validator.tempo import Tempo
 from wmnet.validator.usage import UsageSink
 from wmnet.validator.weights import WeightOutcome, set_weights
 from wmnet.worldmodel.checkpoint import CheckpointError
@@ -93,7 +93,7 @@ class ValidatorLoop:
         # After a refusal, wait this block before asking again: a rate-limited validator
         # that retried every round would only collect more refusals.
         self._weights_retry_block = 0
-        self.work = TempoWork()  # this tempo's rollout work, folded in at its close
+        self.tempo = Tempo(self.state)  # work since the last epoch, penalties
         self.auditor = Auditor(
             config.audit,
             audit_queue or InProcessAuditQueue(model),
@@ -145,16 +145,13 @@ class ValidatorLoop:
                 record = CapacityRecord(netuid=self.config.netuid, miner_uid=t.uid, report=report)
                 self.usage.record_capacity(record)
 
-    def _penalized(self, graph: bt.Metagraph) -> set[int]:
-        return self.state.penalties.penalized({n.uid: n.hotkey for n in graph.neurons}, graph.block)
-
     async def run_round(
         self, http: httpx.AsyncClient, graph: bt.Metagraph
     ) -> RolloutRoundReport | None:
         """One rollout round (``wmnet.validator.rollouts``); None when no one was asked.
         Miners inside a penalty window are not asked: their work is not bought."""
         self.state.scores.sync({n.uid: n.hotkey for n in graph.neurons})
-        penalized = self._penalized(graph)
+        penalized = self.tempo.penalized(graph)
         targets = [t for t in miner_targets(graph, self.hotkey) if t.uid not in penalized]
         if not targets:
             return None
@@ -175,7 +172,7 @@ class ValidatorLoop:
         report = RolloutRoundReport(block=graph.block, deliveries=list(deliveries))
         now = time.time()
         for d in deliveries:
-            tally(self.work, d)
+            self.tempo.add(d)
             if d.outcome.accepted and d.result is not None:
                 job = self.auditor.draw_probe(d.outcome, d.task, d.result)
                 if job is not None:
@@ -195,25 +192,15 @@ class ValidatorLoop:
         return report
 
     def _on_audit(self, job: AuditJob, verdict: AuditVerdict, penalty: Penalty | None) -> None:
-        """A failed audit: the miner's rollout score and this tempo's tally are gone."""
-        if penalty is None:
-            return
-        self.state.scores.forfeit(job.miner_uid, job.miner_hotkey)
-        self.work.forfeit(job.miner_uid)
+        """A failed audit: the miner's rollout score and this tempo's work are gone."""
+        if penalty is not None:
+            self.tempo.forfeit(job.miner_uid, job.miner_hotkey)
 
     async def close_tempo(self, graph: bt.Metagraph) -> None:
-        """The chain's epoch moved on: audit the floor, then fold the tempo's work into
-        the moving scores (penalized miners forfeit theirs)."""
+        """The chain's epoch moved on: audit the floor (waited for: a failed audit must
+        zero the miner before the next weights), then fold the tempo's work in."""
         await self.auditor.close_tempo()
-        penalized = self._penalized(graph)
-        for uid, score in self.work.scores().items():
-            hotkey = self.work.hotkeys[uid]
-            if uid in penalized:
-                self.state.scores.forfeit(uid, hotkey)
-            else:
-                self.state.scores.update(uid, hotkey, score)
-        self.work = TempoWork()
-        self.state.tempo_step = graph.last_step
+        self.tempo.fold(graph)
         self.status.tempos += 1
         c = self.auditor.counters
         log.info(
@@ -224,16 +211,6 @@ class ValidatorLoop:
             c.failed,
             "n/a" if c.cost_fraction is None else f"{c.cost_fraction:.3f}",
         )
-
-    def _averages(self, graph: bt.Metagraph) -> dict[str, MovingScores]:
-        """Each workload's moving scores without the miners inside a penalty window."""
-        penalized = self._penalized(graph)
-        out = {}
-        workloads = {"rollout": self.state.scores, "train_shard": self.state.shard_scores}
-        for workload, ms in workloads.items():
-            kept = {u: s for u, s in ms.scores.items() if u not in penalized}
-            out[workload] = MovingScores(ms.alpha, kept, dict(ms.hotkeys))
-        return out
 
     async def run_shard_round(
         self, http: httpx.AsyncClient, graph: bt.Metagraph
@@ -281,16 +258,8 @@ class ValidatorLoop:
         )
 
     def best_miners(self) -> list[MinerTarget]:
-        """Miners with a positive moving score (or, before their first tempo closed,
-        delivered work this tempo), best first, none inside a penalty window: the
-        gateway's candidates."""
-        if self.graph is None:
-            return []
-        penalized = self._penalized(self.graph)
-        fresh = {u: 1e-9 * t for u, t in self.work.tally.items() if t > 0}
-        scores = {**fresh, **{u: s for u, s in self.state.scores.scores.items() if s > 0}}
-        targets = [t for t in miner_targets(self.graph, self.hotkey) if t.uid not in penalized]
-        return ranked(targets, scores)
+        """The gateway's candidates (``Tempo.candidates``)."""
+        return [] if self.graph is None else self.tempo.candidates(self.graph, self.hotkey)
 
     def weights_due(self, graph: bt.Metagraph) -> bool:
         interval = self.config.weights_interval_blocks or graph.tempo
@@ -302,7 +271,7 @@ class ValidatorLoop:
     async def maybe_set_weights(self, client: bt.Client, graph: bt.Metagraph) -> None:
         if not self.weights_due(graph):
             return
-        weights, by_workload = blend(self._averages(graph), self.config.shares)
+        weights, by_workload = blend(self.tempo.averages(graph), self.config.shares)
         outcome = await set_weights(client, self.wallet, self.config.netuid, weights)
         self.status.weights.append(outcome)
         if outcome.ok:

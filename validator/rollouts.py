@@ -13,7 +13,7 @@ too (:func:`ask_and_bind`):
 4. **audit** a sample of the bound answers, drawn after receipt with the validator's
    secret (``wmnet.validator.auditor``); the rest are accepted provisionally;
 5. **tally** each answer's delivered units, weighted by latency, into the tempo's work
-   (``wmnet.validator.scoring.TempoWork``) and record one usage event per miner asked.
+   (``wmnet.validator.tempo.Tempo.add``) and record one usage event per miner asked.
 """
 
 from __future__ import annotations
@@ -141,9 +141,3 @@ def draw_tasks(
         draw_task(rng, policy, model_id, choose_precision(rng, offered.get(t.hotkey), precisions))
         for t in targets
     ]
-
-
-def tally(work: Any, delivery: Delivery) -> None:
-    """Add a delivery's work to the tempo's tally (``TempoWork``)."""
-    o = delivery.outcome
-    work.add(o.target.uid, o.target.hotkey, o.units, o.latency_s, o.deadline_s, o.accepted)
