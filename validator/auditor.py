@@ -187,6 +187,7 @@ class Auditor:
             )
         else:
             c.errors += 1
+        reason = f"{verdict.reason}: {verdict.detail}" if verdict.detail else verdict.reason
         self.sink.record_audit(  # type: ignore[attr-defined]
             AuditRecord(
                 request_id=job.request_id,
@@ -199,9 +200,7 @@ class Auditor:
                 origin=job.origin,
                 trigger=job.trigger,
                 outcome=verdict.outcome,
-                reason=verdict.reason
-                if not verdict.detail
-                else f"{verdict.reason}: {verdict.detail}"[:200],  # fmt: skip
+                reason=reason[:200],
                 units=job.units,
                 check_seconds=min(verdict.seconds, 86_400.0),
                 penalty_until_block=penalty.until_block if penalty else None,

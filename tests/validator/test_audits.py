@@ -112,3 +112,29 @@ def test_one_usage_builder_and_fraud_reasons():
     assert (e_bad.units, e_bad.verified, e_bad.reason) == (0, False, "unbound: digests")
     assert Reason.OUTSIDE_TOLERANCE.fraud and Reason.COPY.fraud
     assert not any(r.fraud for r in (Reason.TIMEOUT, Reason.LATE, Reason.MALFORMED, Reason.UNBOUND))
+
+
+def test_a_tempo_folds_work_into_scores_and_leaves_penalized_miners_out(tmp_path):
+    from types import SimpleNamespace
+
+    from wmnet.validator.rollouts import Delivery
+    from wmnet.validator.tempo import Tempo
+
+    state = load_state(tmp_path / "s.json", netuid=1, alpha=0.5)
+    tempo = Tempo(state)
+    neurons = [
+        SimpleNamespace(uid=u, hotkey=f"hk{u}", axon=f"127.0.0.1:{9000 + u}") for u in (1, 2)
+    ]
+    graph = SimpleNamespace(neurons=neurons, block=50, last_step=44)
+    for uid in (1, 2):
+        target = MinerTarget(uid, f"hk{uid}", f"127.0.0.1:{9000 + uid}")
+        outcome = MinerOutcome(target, f"req{uid:05d}", Reason.OK, units=16, latency_s=1.0,
+                               deadline_s=10.0)  # fmt: skip
+        tempo.add(Delivery(outcome, None, None))  # type: ignore[arg-type]
+    assert [t.uid for t in tempo.candidates(graph, "me")] == [1, 2]  # before any fold
+    state.penalties.penalize("hk2", "rollout", "outside_tolerance", 45, 11, 20, 160)
+    tempo.forfeit(2, "hk2")
+    tempo.fold(graph)
+    assert state.scores.scores == {1: 1.0, 2: 0.0} and state.tempo_step == 44
+    assert [t.uid for t in tempo.candidates(graph, "me")] == [1]
+    assert tempo.averages(graph)["rollout"].weights() == {1: 1.0}
