@@ -50,7 +50,7 @@ from wmnet.bench.verify import (
 RATES = (0.01, 0.05, 0.1)
 FRACTIONS = (0.01, 0.05, 0.1, 0.5, 1.0)
 HORIZON = 16  # the validator's default probe horizon
-TEMPO_BLOCKS = 11  # tempo 10 + 1
+TEMPO_BLOCKS = 10  # an epoch every tempo blocks (tempo 10)
 
 
 @dataclass

@@ -58,6 +58,9 @@ def test_wheel_holds_only_wmnet(tmp_path: Path) -> None:
     assert any(
         n.startswith("wmnet/worldmodel/checkpoints/") and n.endswith(".safetensors") for n in names
     )
+    # The dashboard's chart library and its licences ship inside the package.
+    for name in ("echarts.common.min.js", "ECHARTS-LICENSE", "ECHARTS-NOTICE", "README.md"):
+        assert f"wmnet/ledger/static/{name}" in names, name
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "wmnet = wmnet.neurons.cli:app" in zipfile.ZipFile(wheel).read(entry).decode()
 

@@ -80,8 +80,9 @@ class Auditor:
         self._background: set[asyncio.Task] = set()
 
     def clock(self, block: int, tempo: int) -> None:
-        """The chain's block and tempo, for penalty windows (the loop calls it)."""
-        self.block, self.tempo_blocks = block, tempo + 1
+        """The chain's block and tempo, for penalty windows (the loop calls it):
+        subtensor runs a subnet's epoch every ``tempo`` blocks."""
+        self.block, self.tempo_blocks = block, max(1, tempo)
 
     def job(
         self,

@@ -4,7 +4,7 @@ idempotency key before any work (bound to the request's hash, with credit held),
 the price multiple of a synchronously verified order.
 
 Revision ID: 0004
-Revises: 0002
+Revises: 0003
 Create Date: 2025-01-04
 """
 
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
