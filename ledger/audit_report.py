@@ -1,4 +1,5 @@
-"""Audits and refunds in a report: full checks by outcome and their seconds, refunds,
+"""Money and checks per report group: charges or refunds summed (:func:`amounts_by`),
+and audits by outcome with their checking seconds plus refunds (:func:`checks_by`),
 grouped like the rest of a report row (``wmnet.ledger.figures``)."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from wmnet.ledger.usage_totals import in_window
 def checks_by(session: Session, q: Any, audit_key: Any, refund_key: Any) -> dict[Any, Checks]:
     """Audits (grouped by ``audit_key``) and refunds (by ``refund_key``) per group."""
     out: dict[Any, Checks] = {}
-    for k, (n, micro) in refunds_by(session, q, refund_key).items():
+    for k, (n, micro) in amounts_by(session, q, refund_key, Refund).items():
         c = out.setdefault(k, Checks())
         c.refunds, c.refund_micro = n, micro
     statement = select(
@@ -37,17 +38,18 @@ def checks_by(session: Session, q: Any, audit_key: Any, refund_key: Any) -> dict
     return out
 
 
-def refunds_by(session: Session, q: Any, key: Any) -> dict[Any, tuple[int, int]]:
-    """(refunds, micro-units) per ``key`` (``Refund.workload`` or a usage column,
-    joined on the refunded request) in ``q``'s window and currency."""
+def amounts_by(session: Session, q: Any, key: Any, table: Any) -> dict[Any, tuple[int, int]]:
+    """(rows, micro-units) of ``table`` (``RevenueEvent`` or ``Refund``) per ``key`` (a
+    column of it, or ``UsageEvent.miner_hotkey``: joined on the request) in ``q``'s
+    window and currency."""
     statement = (
-        select(key, func.count(), func.coalesce(func.sum(Refund.amount_micro), 0))
-        .where(Refund.currency == q.currency)
+        select(key, func.count(), func.coalesce(func.sum(table.amount_micro), 0))
+        .where(table.currency == q.currency)
         .group_by(key)
     )
     if key is UsageEvent.miner_hotkey:
-        statement = statement.join(UsageEvent, UsageEvent.request_id == Refund.request_id)
+        statement = statement.join(UsageEvent, UsageEvent.request_id == table.request_id)
         if q.netuid is not None:
             statement = statement.where(UsageEvent.netuid == q.netuid)
-    statement = in_window(statement, Refund.time, q)
+    statement = in_window(statement, table.time, q)
     return {k: (int(n), int(amount)) for k, n, amount in session.execute(statement)}

@@ -31,7 +31,7 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
-from wmnet.ledger.audit_report import checks_by
+from wmnet.ledger.audit_report import amounts_by, checks_by
 from wmnet.ledger.capacity import capacity_in_window
 from wmnet.ledger.capacity_math import offered_slot_seconds
 from wmnet.ledger.customers_report import customer_rows, customer_totals
@@ -123,17 +123,7 @@ def _epoch_filter(statement: Select, q: ReportQuery) -> Select:
 
 
 def _revenue_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, tuple[int, int]]:
-    statement = (
-        select(key, func.count(), func.coalesce(func.sum(RevenueEvent.amount_micro), 0))
-        .where(RevenueEvent.currency == q.currency)
-        .group_by(key)
-    )
-    if key is UsageEvent.miner_hotkey:
-        statement = statement.join(UsageEvent, UsageEvent.request_id == RevenueEvent.request_id)
-        if q.netuid is not None:
-            statement = statement.where(UsageEvent.netuid == q.netuid)
-    statement = in_window(statement, RevenueEvent.time, q)
-    return {k: (int(n), int(amount)) for k, n, amount in session.execute(statement)}
+    return amounts_by(session, q, key, RevenueEvent)
 
 
 def _capacity(session: Session, q: ReportQuery) -> list[CapacityReport]:
