@@ -205,6 +205,8 @@ def run(
 
         sessions = open_ledger(db)
         sink = TeeSink(sink, LedgerUsageSink(sessions))
+    if audit_redis and not audit_redis.startswith(("redis://", "rediss://", "unix://")):
+        raise typer.BadParameter("a redis://host:port/db URL", param_hint="--audit-redis")
     keys = load_wallet(wallet, hotkey)
     queue = None
     if audit_redis:
@@ -288,5 +290,12 @@ def audit_worker(
     set_deterministic(True)  # the reference run: the same numbers as the validator's
     model = ModelRegistry().load(model_id or default_model_id()).to(device).eval()
     worker = make_worker(model, redis, queue, name)
-    logging.getLogger(__name__).info("audit worker on %s, queue %s", redis.split("@")[-1], queue)
-    worker.run()
+    where = redis.split("@")[-1]  # never the password
+    logging.getLogger(__name__).info("audit worker on %s, queue %s", where, queue)
+    from redis.exceptions import RedisError
+
+    try:
+        worker.run()
+    except (ConnectionError, OSError, RedisError) as exc:
+        typer.echo(f"error: cannot reach Redis at {where}: {exc}", err=True)
+        raise typer.Exit(1) from None
