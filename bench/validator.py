@@ -3,7 +3,8 @@ them hostile beside none.
 
 One validator process (this one) runs its real rollout round
 (``ValidatorLoop.run_round``: capacity refresh, one task per miner, the bounded client,
-one teacher-forced verification pass, scores, usage) against ``miners`` loopback miners
+the binding checks on every answer, the tempo's tally, usage, and the sampled audits
+the round draws, which are waited for inside the timed round) against ``miners`` loopback miners
 served by a child process, so the miners' work does not share this process's event
 loop. Honest miners answer from a pool of honest rollouts computed before timing (the
 validator's tasks are drawn from that pool: what is measured is the validator's cost,
@@ -15,8 +16,9 @@ The two variants (no hostile miner, and 10 %) alternate round by round, ``repeat
 times each, with a capacity refresh every round. Figures per variant: round seconds
 (min, median), miners probed per second (``miners / median round``), and miners per
 tempo (a tempo of ``tempo_s`` seconds, 360 blocks of 12 s on finney, at one probe per
-miner per tempo). Every answer is checked: the honest ones must verify and the hostile
-ones must score 0, or the bench says so.
+miner per tempo; the per-miner audit floor, run when a tempo closes, is not in these
+figures). Every answer is checked: the honest ones must pass the binding checks and the
+hostile ones must score 0, or the bench says so.
 """
 
 from __future__ import annotations
@@ -283,13 +285,14 @@ async def _rounds(config, model, model_id, draw, variants, repeats, n_hostile) -
                 block += 1
                 start = time.perf_counter()
                 report = await loop.run_round(http, _Graph(targets, block))
+                await loop.auditor.drain()  # the round's sampled audits count too
                 out[name].append(time.perf_counter() - start)
-                verified = sum(v for _, _, v in report.answers)
-                checked[name].append((verified, len(report.answers)))
+                accepted = sum(o.accepted for o in report.outcomes)
+                checked[name].append((accepted, len(report.outcomes)))
     for name, counts in checked.items():
         honest = len(variants[name]) - (n_hostile if name == "hostile" else 0)
         if any(v != honest for v, _ in counts):
-            raise RuntimeError(f"{name}: {counts} verified, expected {honest} per round")
+            raise RuntimeError(f"{name}: {counts} accepted, expected {honest} per round")
     return out
 
 

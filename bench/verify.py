@@ -300,19 +300,23 @@ def run_verify_bench(
     repeats: int = 3,
     seed: int = 2_000_000_000,
     progress: Callable[[str], None] | None = None,
+    device: str = "cpu",
 ) -> dict:
     """All figures; the horizon-64 ones at the top level, every horizon under ``h<T>``.
 
     ``progress`` receives one line per finished part (the CLI prints them to stderr).
+    ``device``: where miner and validator models run (the CLI refuses ``cuda`` without
+    a CUDA device; not yet measured on one).
     """
     from wmnet.worldmodel.checkpoint import default_model_id, load_default
     from wmnet.worldmodel.quant import quantize
 
     say = progress or (lambda _line: None)
     started = time.perf_counter()
-    ref = load_default().eval()
-    models = {p: quantize(ref, p).eval() for p in PRECISIONS}
+    ref = load_default().to(device).eval()
+    models = {p: quantize(ref, p).to(device).eval() for p in PRECISIONS}
     out: dict = {
+        "device": device,
         "model_id": default_model_id(),
         "threads": torch.get_num_threads(),
         "context_frames": CONTEXT_FRAMES,

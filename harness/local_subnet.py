@@ -27,7 +27,7 @@ class MinerSpec:
     """One miner to run: what it serves, and (tests, demo) how it cheats."""
 
     precisions: str = "fp32"
-    cheat: str | None = None  # random | fake10 | replay (adversarial test behaviour)
+    cheat: str | None = None  # random | fake10 | sometimes10 | replay (adversarial tests)
     record: bool = False  # write served answers where a replaying miner can find them
     replay_from: int | None = None  # index of the miner whose recorded answers to replay
     extra: tuple[str, ...] = ()  # more `wmnet miner run` options for this miner alone

@@ -3,8 +3,9 @@
 * ``authenticate(api_key)``: the customer whose key this is, or None. Keys are
   ``wmk_`` + 43 url-safe characters (256 random bits) and stored only as their
   SHA-256 (a key with that much entropy needs no slow hash: nothing can be guessed).
-* ``quote(workload, units)``: the price in force now times the units, in integer
-  currency micro-units.
+* ``quote(workload, units, full_check=False)``: the price in force now times the
+  units, in integer currency micro-units; an order verified in full before it is
+  answered pays the price row's ``full_check_ppm`` multiple (rounded down).
 * ``charge(customer, idempotency_key, workload, units)``: one transaction that checks
   everything, then debits prepaid credit and records a revenue event. It locks the
   customer's row first (a no-op UPDATE, which takes SQLite's write lock or
@@ -26,7 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from wmnet.ledger.models import Customer, Price, RevenueEvent
+from wmnet.ledger.models import FULL_CHECK_PPM, PPM, Customer, Price, RevenueEvent
 from wmnet.ledger.valuation import DEFAULT_CURRENCY
 from wmnet.protocol.spec import WORKLOADS
 
@@ -128,12 +129,19 @@ class Billing:
     # Prices and quotes -------------------------------------------------------
 
     def set_price(
-        self, workload: str, micro_per_unit: int, valid_from: float | None = None
+        self,
+        workload: str,
+        micro_per_unit: int,
+        valid_from: float | None = None,
+        full_check_ppm: int = FULL_CHECK_PPM,
     ) -> None:
-        """Price one unit of ``workload`` from ``valid_from`` (default now) on."""
+        """Price one unit of ``workload`` from ``valid_from`` (default now) on; an order
+        verified in full before answering pays ``full_check_ppm`` / 1e6 times that."""
         _check_request(workload, 1)
         if micro_per_unit < 0:
             raise BillingError("a price is non-negative")
+        if not PPM <= full_check_ppm <= 1000 * PPM:
+            raise BillingError("the full-check multiplier lies in [1, 1000]")
         with self.sessions.begin() as session:
             session.add(
                 Price(
@@ -141,13 +149,16 @@ class Billing:
                     currency=self.currency,
                     micro_per_unit=micro_per_unit,
                     valid_from=self.clock() if valid_from is None else valid_from,
+                    full_check_ppm=full_check_ppm,
                 )
             )
 
-    def _quote(self, session: Session, workload: str, units: int) -> Quote:
+    def _quote(
+        self, session: Session, workload: str, units: int, full_check: bool = False
+    ) -> Quote:
         _check_request(workload, units)
-        price = session.scalar(
-            select(Price.micro_per_unit)
+        row = session.execute(
+            select(Price.micro_per_unit, Price.full_check_ppm)
             .where(
                 Price.workload == workload,
                 Price.currency == self.currency,
@@ -155,14 +166,19 @@ class Billing:
             )
             .order_by(Price.valid_from.desc())
             .limit(1)
-        )
-        if price is None:
+        ).first()
+        if row is None:
             raise NoPrice(f"no {self.currency} price for {workload}")
+        price, ppm = int(row[0]), int(row[1])
+        if full_check:
+            return Quote(
+                workload, units, self.currency, price * ppm // PPM, price * units * ppm // PPM
+            )
         return Quote(workload, units, self.currency, price, price * units)
 
-    def quote(self, workload: str, units: int) -> Quote:
+    def quote(self, workload: str, units: int, full_check: bool = False) -> Quote:
         with self.sessions() as session:
-            return self._quote(session, workload, units)
+            return self._quote(session, workload, units, full_check)
 
     # Customers -------------------------------------------------------------
 

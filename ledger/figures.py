@@ -8,7 +8,12 @@ Units are in the field names (docs/ledger.md lists them all):
   that epoch's alpha price (floored per epoch and group);
 * ``emission_value_micro`` / ``emission_value``: its currency value at each epoch's
   alpha and TAO prices (floored once per epoch and group from the exact product);
-* ``revenue_micro`` / ``revenue``: customers' charges in the report's currency.
+* ``revenue_micro`` / ``revenue``: customers' charges in the report's currency;
+  ``refund_micro``: charges given back because the work failed a later audit;
+  ``net_revenue_micro`` / ``net_revenue``: revenue less refunds (the subsidy ratio's
+  denominator);
+* ``audits*``, ``audit_seconds``, ``audit_cost_fraction``: full checks of answers by
+  outcome, their checking seconds, and those seconds over the work's device seconds.
 
 Integers carry the exact amounts; the decimal strings are the same amounts for people
 (None where a price is missing, so a partial sum never reads as the whole).
@@ -103,11 +108,30 @@ def emission_fields(emission: Emission) -> dict[str, Any]:
     }
 
 
+@dataclass
+class Checks:
+    """A row's audits (by outcome, with their checking seconds) and refunds."""
+
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+    refunds: int = 0
+    refund_micro: int = 0
+
+
 def figures(
-    usage: Usage, emission: Emission, revenue: tuple[int, int], offered: float
+    usage: Usage,
+    emission: Emission,
+    revenue: tuple[int, int],
+    offered: float,
+    checks: Checks | None = None,
 ) -> dict[str, Any]:
     """A row's figures; ``revenue`` is (charges, micro-units), ``offered`` slot-seconds."""
-    ratio, ratio_label = ratio_text(emission.value_micro, revenue[1])
+    checks = checks or Checks()
+    net = revenue[1] - checks.refund_micro
+    ratio, ratio_label = ratio_text(emission.value_micro, net)
+    audit_cost = checks.seconds / usage.device_seconds if usage.device_seconds > 0 else None
     utilization = usage.device_seconds / offered if offered > 0 else None
     requests = usage.organic + usage.synthetic
     return {
@@ -124,6 +148,15 @@ def figures(
         "revenue_events": revenue[0],
         "revenue_micro": revenue[1],
         "revenue": format_scaled(revenue[1], MICRO),
+        "refunds": checks.refunds,
+        "refund_micro": checks.refund_micro,
+        "net_revenue_micro": net,
+        "net_revenue": format_scaled(net, MICRO),
+        "audits": checks.passed + checks.failed + checks.errors,
+        "audits_passed": checks.passed,
+        "audits_failed": checks.failed,
+        "audit_seconds": round(checks.seconds, 6),
+        "audit_cost_fraction": audit_cost,
         "subsidy_ratio": ratio,
         "subsidy_ratio_text": ratio_label,
         "cost_per_unit": per_unit(emission.value_micro, usage.units),
@@ -146,4 +179,14 @@ def totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     )
     revenue = (sum(r["revenue_events"] for r in rows), sum(r["revenue_micro"] for r in rows))
     offered = sum(r["offered_slot_seconds"] for r in rows)
-    return {"key": "total", **figures(usage, emission, revenue, offered)}
+    checks = Checks(
+        passed=sum(r.get("audits_passed", 0) for r in rows),
+        failed=sum(r.get("audits_failed", 0) for r in rows),
+        errors=sum(
+            r.get("audits", 0) - r.get("audits_passed", 0) - r.get("audits_failed", 0) for r in rows
+        ),
+        seconds=sum(r.get("audit_seconds", 0.0) for r in rows),
+        refunds=sum(r.get("refunds", 0) for r in rows),
+        refund_micro=sum(r.get("refund_micro", 0) for r in rows),
+    )
+    return {"key": "total", **figures(usage, emission, revenue, offered, checks)}

@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     UniqueConstraint,
@@ -45,6 +46,11 @@ UNATTRIBUTED = "unattributed"  # the workload of miner emission no attribution c
 PPB = 10**9  # parts per billion: shares and weights as exact integers
 RAO_PER_TAO = 10**9
 MICRO = 10**6  # micro-units per currency unit
+PPM = 10**6  # parts per million: price multipliers as exact integers
+FULL_CHECK_PPM = 2 * PPM  # default price multiple of a synchronously verified order
+AUDIT_OUTCOMES = ("passed", "failed", "error")
+ORDER_STATES = ("pending", "done", "failed")
+ORDER_AUDITS = ("none", "queued", "passed", "failed", "error")
 
 
 class Base(DeclarativeBase):
@@ -224,6 +230,7 @@ class Customer(Base):
         UniqueConstraint("name"),
         UniqueConstraint("api_key_sha256"),
         CheckConstraint("credit_micro >= 0", name="credit_nonnegative"),
+        CheckConstraint("held_micro >= 0", name="held_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -231,9 +238,11 @@ class Customer(Base):
     api_key_sha256: Mapped[str] = mapped_column(String(64))
     key_prefix: Mapped[str] = mapped_column(String(16))  # to recognise a key, not to use it
     currency: Mapped[str] = mapped_column(String(8))
-    credit_micro: Mapped[int] = mapped_column(BigInteger)
+    credit_micro: Mapped[int] = mapped_column(BigInteger)  # spendable: held credit is not
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[float] = mapped_column(Float)
+    # Credit set aside for orders in flight (moved back, or charged, when they end).
+    held_micro: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class RevenueEvent(Base):
@@ -271,6 +280,102 @@ class Price(Base):
     currency: Mapped[str] = mapped_column(String(8))
     micro_per_unit: Mapped[int] = mapped_column(BigInteger)
     valid_from: Mapped[float] = mapped_column(Float)
+    # An order that asks for synchronous full verification pays this multiple, in
+    # parts per million (2_000_000: twice the price).
+    full_check_ppm: Mapped[int] = mapped_column(
+        BigInteger, default=FULL_CHECK_PPM, server_default=str(FULL_CHECK_PPM)
+    )
+
+
+class Audit(Base):
+    """One full check of a miner's answer (``request_id``: its usage event's id), by a
+    validator or its audit workers; ``check_seconds`` is what the check cost."""
+
+    __tablename__ = "audits"
+    __table_args__ = (
+        UniqueConstraint("request_id"),
+        CheckConstraint("outcome IN ('passed', 'failed', 'error')", name="outcome"),
+        CheckConstraint("origin IN ('organic', 'synthetic')", name="origin"),
+        Index("ix_audits_report", "time", "workload"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    request_id: Mapped[str] = mapped_column(String(128))
+    time: Mapped[float] = mapped_column(Float)
+    netuid: Mapped[int] = mapped_column(Integer)
+    validator_hotkey: Mapped[str] = mapped_column(String(64))
+    miner_uid: Mapped[int] = mapped_column(Integer)
+    miner_hotkey: Mapped[str] = mapped_column(String(64), index=True)
+    workload: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(16))  # sampled, floor, organic, full
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(String(200))
+    units: Mapped[int] = mapped_column(BigInteger)
+    check_seconds: Mapped[float] = mapped_column(Float)
+    penalty_until_block: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+
+
+class Refund(Base):
+    """Credit given back for a charge whose work failed a later audit: at most one per
+    charge (the unique ``revenue_event_id``), in the same transaction as the credit."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("revenue_event_id"),
+        CheckConstraint("amount_micro >= 0", name="amount_nonnegative"),
+        Index("ix_refunds_report", "time", "workload"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    revenue_event_id: Mapped[int] = mapped_column(ForeignKey("revenue_events.id"))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    time: Mapped[float] = mapped_column(Float)
+    workload: Mapped[str] = mapped_column(String(32))
+    amount_micro: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(8))
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    reason: Mapped[str] = mapped_column(String(200))
+
+
+class GatewayOrder(Base):
+    """A customer order under an idempotency key: reserved (``pending``, credit held)
+    before any miner is asked, bound to the SHA-256 of the request, and kept with the
+    request, the task sent and the answer given, so a retry after a restart answers or
+    recomputes exactly that request."""
+
+    __tablename__ = "gateway_orders"
+    __table_args__ = (
+        UniqueConstraint("customer_id", "idempotency_key"),
+        CheckConstraint("state IN ('pending', 'done', 'failed')", name="state"),
+        CheckConstraint("audit IN ('none', 'queued', 'passed', 'failed', 'error')", name="audit"),
+        CheckConstraint("held_micro >= 0", name="held_nonnegative"),
+        Index("ix_gateway_orders_audit", "gateway", "audit"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    idempotency_key: Mapped[str] = mapped_column(String(128))
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    gateway: Mapped[str] = mapped_column(String(64))  # the validator hotkey serving it
+    instance: Mapped[str] = mapped_column(String(32))  # the gateway process that holds it
+    state: Mapped[str] = mapped_column(String(16))
+    workload: Mapped[str] = mapped_column(String(32))
+    units: Mapped[int] = mapped_column(BigInteger)
+    full_check: Mapped[bool] = mapped_column(Boolean)
+    quote_micro: Mapped[int] = mapped_column(BigInteger)
+    held_micro: Mapped[int] = mapped_column(BigInteger)
+    currency: Mapped[str] = mapped_column(String(8))
+    created_at: Mapped[float] = mapped_column(Float)
+    updated_at: Mapped[float] = mapped_column(Float)
+    request: Mapped[bytes] = mapped_column(LargeBinary)  # the request's canonical JSON
+    task: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    answer: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(128), nullable=True, index=True)
+    revenue_event_id: Mapped[int | None] = mapped_column(
+        ForeignKey("revenue_events.id"), nullable=True
+    )
+    audit: Mapped[str] = mapped_column(String(16))
 
 
 class IngestOffset(Base):

@@ -21,6 +21,9 @@ _COMMON = [
     ("emission_tao", "emission TAO"),
     ("emission_value", "emission {cur}"),
     ("revenue", "revenue {cur}"),
+    ("net_revenue", "net of refunds {cur}"),
+    ("audits", "audits"),
+    ("audits_failed", "failed"),
     ("subsidy_ratio_text", "subsidy ratio"),
     ("cost_per_unit", "cost/unit {cur}"),
 ]

@@ -9,8 +9,11 @@ Every figure is defined in docs/ledger.md. In short, over ``[since, until)``:
 * emissions: miner emission attributed to the workload in epochs whose block time is
   in the window, in alpha (the subnet's token), its TAO value at each epoch's alpha
   price and its currency value at each epoch's TAO price (see :mod:`figures`);
-* revenue: customers' charges (currency micro-units);
-* subsidy ratio: emission value ÷ revenue ("∞" when revenue is zero);
+* revenue: customers' charges (currency micro-units); refunds: charges given back
+  because the work failed a later audit; net revenue = revenue − refunds;
+* subsidy ratio: emission value ÷ net revenue ("∞" when it is zero);
+* audits: full checks of answers (passed, failed), the checking seconds they cost, and
+  the audit cost fraction = checking seconds ÷ the device seconds of the work;
 * cost per unit: emission value ÷ units.
 
 Money stays integer (``*_alpha_rao``, ``*_tao_rao``, ``*_micro``) in the JSON, beside
@@ -29,15 +32,18 @@ from typing import Any
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from wmnet.ledger.audit_report import amounts_by, checks_by
 from wmnet.ledger.capacity import capacity_in_window
 from wmnet.ledger.capacity_math import offered_slot_seconds
 from wmnet.ledger.customers_report import customer_rows, customer_totals
 from wmnet.ledger.figures import INFINITY, Emission, Usage, figures, totals
 from wmnet.ledger.models import (
     UNATTRIBUTED,
+    Audit,
     CapacityReport,
     Epoch,
     EpochEmission,
+    Refund,
     RevenueEvent,
     Subsidy,
     UsageEvent,
@@ -131,17 +137,7 @@ def _epoch_filter(statement: Select, q: ReportQuery) -> Select:
 
 
 def _revenue_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, tuple[int, int]]:
-    statement = (
-        select(key, func.count(), func.coalesce(func.sum(RevenueEvent.amount_micro), 0))
-        .where(RevenueEvent.currency == q.currency)
-        .group_by(key)
-    )
-    if key is UsageEvent.miner_hotkey:
-        statement = statement.join(UsageEvent, UsageEvent.request_id == RevenueEvent.request_id)
-        if q.netuid is not None:
-            statement = statement.where(UsageEvent.netuid == q.netuid)
-    statement = in_window(statement, RevenueEvent.time, q)
-    return {k: (int(n), int(amount)) for k, n, amount in session.execute(statement)}
+    return amounts_by(session, q, key, RevenueEvent)
 
 
 def _capacity(session: Session, q: ReportQuery) -> list[CapacityReport]:
@@ -194,13 +190,20 @@ def by_workload(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     for workload, rao, price, tao in session.execute(_epoch_filter(statement, q)):
         emission[workload].add(int(rao), price, tao)
     revenue = _revenue_by(session, q, RevenueEvent.workload)
+    checks = checks_by(session, q, Audit.workload, Refund.workload)
     offered = offered_slot_seconds(_capacity(session, q), q.since, q.until, by="workload")
     keys = list(WORKLOADS) + sorted((set(usage) | set(emission) | set(revenue)) - set(WORKLOADS))
     return [
         {
             "key": w,
             "workload": w,
-            **figures(usage.get(w, Usage()), emission[w], revenue.get(w, (0, 0)), offered[w]),
+            **figures(
+                usage.get(w, Usage()),
+                emission[w],
+                revenue.get(w, (0, 0)),
+                offered[w],
+                checks.get(w),
+            ),
         }
         for w in keys
     ]
@@ -219,6 +222,7 @@ def by_miner(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     for uid, hotkey, rao, price, tao in session.execute(_epoch_filter(statement, q)):
         emission[(uid, hotkey)].add(int(rao), price, tao)
     revenue = _revenue_by(session, q, UsageEvent.miner_hotkey)
+    checks = checks_by(session, q, Audit.miner_hotkey, UsageEvent.miner_hotkey)
     offered = offered_slot_seconds(_capacity(session, q), q.since, q.until, by="hotkey")
     rows = []
     for uid, hotkey in sorted(set(usage) | set(emission)):
@@ -227,6 +231,7 @@ def by_miner(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
             emission[(uid, hotkey)],
             revenue.get(hotkey, (0, 0)),
             offered.get(hotkey, 0.0),
+            checks.get(hotkey),
         )
         rows.append({"key": f"{uid}:{hotkey[:8]}", "uid": uid, "hotkey": hotkey, **row})
     return rows

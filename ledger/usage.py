@@ -9,8 +9,12 @@ Two ways in, one storage path (:func:`store_records`):
   and an invalid line is skipped and counted. A file shorter than the stored
   offset (rotated) is read again from the start; request ids are unique, so events
   already stored are skipped.
-* :class:`LedgerUsageSink` is a validator's sink (``record`` / ``record_attribution``)
-  that writes straight to the ledger instead of a file.
+* :class:`LedgerUsageSink` is a validator's sink (``record`` / ``record_attribution``
+  / ``record_capacity`` / ``record_audit``) that writes straight to the ledger instead
+  of a file.
+
+Audit records go to ``audits``, one row per audited answer (a second record for the
+same request id is skipped).
 
 Attribution rows are upserted on (netuid, block, validator, miner uid, workload);
 storing them re-splits the subsidies of the epochs they can affect.
@@ -34,14 +38,23 @@ from wmnet.ledger.capacity import capacity_row
 from wmnet.ledger.models import PPB
 from wmnet.ledger.subsidy import reattribute
 from wmnet.ledger.upsert import add_to, insert_ignore, insert_new, upsert
-from wmnet.protocol.usage import CapacityRecord, UsageEvent, UsageRecord, WeightAttribution
+from wmnet.protocol.usage import (
+    AuditRecord,
+    CapacityRecord,
+    UsageEvent,
+    UsageRecord,
+    WeightAttribution,
+)
 
-_RECORD: TypeAdapter[UsageEvent | WeightAttribution | CapacityRecord] = TypeAdapter(UsageRecord)
+_RECORD: TypeAdapter[UsageEvent | WeightAttribution | CapacityRecord | AuditRecord] = TypeAdapter(
+    UsageRecord
+)
 BATCH_LINES = 5000
 
 
-def usage_row(event: UsageEvent) -> dict[str, Any]:
-    """The ``usage_events`` row of an event: its fields without the ``kind`` tag."""
+def usage_row(event: UsageEvent | AuditRecord) -> dict[str, Any]:
+    """The ``usage_events`` (or ``audits``) row of a record: its fields without the
+    ``kind`` tag."""
     row = dict(event.__dict__)  # pydantic v2 keeps field values here; no re-validation
     del row["kind"]
     return row
@@ -107,9 +120,12 @@ def store_records(
     events: Sequence[UsageEvent],
     attribution: Sequence[WeightAttribution] = (),
     capacity: Sequence[CapacityRecord] = (),
+    audits: Sequence[AuditRecord] = (),
 ) -> None:
     """Store records in the caller's transaction (duplicates skipped or updated)."""
     store_usage_rows(session, [usage_row(e) for e in events])
+    if audits:
+        insert_ignore(session, models.Audit.__table__, [usage_row(a) for a in audits])
     if capacity:
         insert_ignore(
             session,
@@ -140,14 +156,16 @@ class IngestStats:
     attribution: int = 0
     capacity: int = 0
     invalid: int = 0
+    audits: int = 0
     offset: int = 0
     seconds: float = 0.0
 
 
-def parse_lines(lines: Iterable[bytes], stats: IngestStats) -> tuple[list, list, list]:
+def parse_lines(lines: Iterable[bytes], stats: IngestStats) -> tuple[list, list, list, list]:
     events: list[UsageEvent] = []
     attribution: list[WeightAttribution] = []
     capacity: list[CapacityRecord] = []
+    audits: list[AuditRecord] = []
     for line in lines:
         stats.lines += 1
         if not line.strip():
@@ -161,12 +179,15 @@ def parse_lines(lines: Iterable[bytes], stats: IngestStats) -> tuple[list, list,
             events.append(record)
         elif isinstance(record, WeightAttribution):
             attribution.append(record)
+        elif isinstance(record, AuditRecord):
+            audits.append(record)
         else:
             capacity.append(record)
     stats.events += len(events)
     stats.attribution += len(attribution)
     stats.capacity += len(capacity)
-    return events, attribution, capacity
+    stats.audits += len(audits)
+    return events, attribution, capacity, audits
 
 
 def _stored_offset(session: Session, source: str) -> int:
@@ -203,10 +224,10 @@ def ingest_jsonl(
                     break
             if not lines:
                 break
-            events, attribution, capacity = parse_lines(lines, stats)
+            events, attribution, capacity, audits = parse_lines(lines, stats)
             offset += consumed
             with sessions.begin() as session:
-                store_records(session, events, attribution, capacity)
+                store_records(session, events, attribution, capacity, audits)
                 upsert(
                     session,
                     models.IngestOffset.__table__,
@@ -246,3 +267,7 @@ class LedgerUsageSink:
     def record_capacity(self, record: CapacityRecord) -> None:
         with self.sessions.begin() as session:
             store_records(session, (), (), [record])
+
+    def record_audit(self, record: AuditRecord) -> None:
+        with self.sessions.begin() as session:
+            store_records(session, (), (), (), [record])

@@ -1,6 +1,7 @@
 """ADVERSARIAL TEST BEHAVIOUR: miners that cheat, for tests and the demo only.
 
-Enabled solely by the hidden ``wmnet miner run --cheat random|fake10|replay`` option;
+Enabled solely by the hidden ``wmnet miner run --cheat random|fake10|sometimes10|replay``
+option;
 an honest miner never constructs one. They exist so the validator's verification can be
 shown to catch each kind of cheating end to end:
 
@@ -10,6 +11,9 @@ shown to catch each kind of cheating end to end:
   positions, never step 0) by the cheap linear extrapolation ``z_t + (z_t - z_{t-1})``,
   and recompute the digests so they still bind. Frames, if asked for, stay the honest
   ones (a cheater would not pay to decode). With one step there is nothing to fake.
+* ``sometimes10``: honest on 90 % of its answers; on a random 10 % it serves
+  ``fake10``'s answer. The cheater sampled audits exist for: most of its answers are
+  perfect, so only auditing enough of them, unpredictably, catches it.
 * ``replay``: answer with a result recorded from *another* miner (``--replay-dir D``,
   written by an honest miner's ``--record-dir D``), task id rewritten; one recorded for
   the same model, precision, horizon and context length if there is one. With nothing
@@ -92,6 +96,18 @@ class FakeSteps:
         return build_result(task, ctx, lat, frames, real.timing, real.device)
 
 
+class SometimesFake:
+    name = "sometimes10"
+
+    def __init__(self, rng: np.random.Generator, share: float = 0.1) -> None:
+        self.rng, self.share, self.fake = rng, share, FakeSteps(rng)
+
+    async def answer(self, task: RolloutTask, prepared: Prepared, honest: Honest) -> RolloutResult:
+        if self.rng.random() < self.share:
+            return await self.fake.answer(task, prepared, honest)
+        return await honest()
+
+
 class ReplayOther:
     name = "replay"
 
@@ -129,6 +145,8 @@ def make_cheat(
         return RandomLatents(engine, rng)
     if name == "fake10":
         return FakeSteps(rng)
+    if name == "sometimes10":
+        return SometimesFake(rng)
     if name == "replay":
         if not replay_dir:
             raise ValueError("--cheat replay needs --replay-dir (another miner's --record-dir)")

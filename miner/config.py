@@ -12,10 +12,10 @@ from typing import Literal
 
 from wmnet.protocol.spec import MAX_QUEUE, MAX_SLOTS, MAX_WINDOW_S, PRECISIONS
 
-# random, fake10, replay cheat on rollouts (miner/cheats.py); lazy, copy on training
-# shards only (miner/shard_cheats.py).
-Cheat = Literal["random", "fake10", "replay", "lazy", "copy"]
-CHEATS: tuple[str, ...] = ("random", "fake10", "replay", "lazy", "copy")
+# random, fake10, sometimes10, replay cheat on rollouts (miner/cheats.py); lazy, copy on
+# training shards only (miner/shard_cheats.py).
+Cheat = Literal["random", "fake10", "sometimes10", "replay", "lazy", "copy"]
+CHEATS: tuple[str, ...] = ("random", "fake10", "sometimes10", "replay", "lazy", "copy")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 
 # The least stake a caller needs by default, in units of 1e9 rao of the metagraph's

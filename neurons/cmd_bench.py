@@ -338,6 +338,55 @@ def ledger_bench(
     _print_figures(_machine(res), f"ledger bench ({res['backend']})", json_out)
 
 
+@app.command("audit")
+def audit_bench(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    honest: int = typer.Option(1008, "--honest", min=16, help="Honest answers in the pool."),
+    fakes: int = typer.Option(192, "--fakes", min=3, help="Faked answers in the pool."),
+    tempos: int = typer.Option(50, "--tempos", min=1, help="Simulated tempos."),
+    probes: int = typer.Option(
+        0, "--probes", min=0, help="Probe answers per miner per tempo (0: the default)."
+    ),
+    cheaters: int = typer.Option(100, "--cheaters", min=1, help="Cheater replicas per run."),
+    threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+) -> None:
+    """Sampled audits: their cost, and a cheater's earnings against an honest miner's."""
+    import torch
+
+    from wmnet.bench.audit import run_audit_bench
+
+    if threads:
+        torch.set_num_threads(threads)
+    res = run_audit_bench(
+        honest=honest,
+        fakes=fakes,
+        tempos=tempos,
+        probes=probes or None,
+        n_cheaters=cheaters,
+        progress=lambda line: typer.echo(line, err=True),
+    )
+    res = _machine(res)
+    if json_out:
+        import json
+
+        typer.echo(json.dumps(res))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="cheater's emission / honest miner's (rate -> fraction faked)")
+    fractions = list(next(iter(res["cheater_earnings_ratio"].values())))
+    table.add_column("audit rate")
+    for f in fractions:
+        table.add_column(f"f={f}", justify="right")
+    for rate, row in res["cheater_earnings_ratio"].items():
+        table.add_row(rate, *(f"{row[f]:.3f}" for f in fractions))
+    console.print(table)
+    flat = {k: v for k, v in res.items() if k != "cheater_earnings_ratio"}
+    _print_figures(flat, f"audit bench on {res['cpu'] or 'cpu'}", False)
+
+
 @app.command("verify")
 def verify_bench(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -351,6 +400,7 @@ def verify_bench(
     batch: int = typer.Option(16, "--batch", help="Batch size of miner and validator."),
     repeats: int = typer.Option(3, "--repeats", help="Timed generate/verify pairs per precision."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
 ) -> None:
     """Teacher-forced verification: cost vs generation, lazy miners caught, false rejections."""
     import json
@@ -358,6 +408,17 @@ def verify_bench(
     import torch
 
     from wmnet.bench.verify import run_verify_bench
+
+    if device not in ("cpu", "cuda"):
+        raise typer.BadParameter("--device must be cpu or cuda", param_hint="--device")
+    if device == "cuda" and not torch.cuda.is_available():
+        typer.echo(
+            "bench verify --device cuda: no CUDA device on this machine (torch "
+            f"{torch.__version__}, cuda {torch.version.cuda}); nothing measured. Run it on a "
+            "GPU box; the CPU figures are `wmnet bench verify`.",
+            err=True,
+        )
+        raise typer.Exit(2)
 
     try:
         hs = tuple(int(h) for h in horizons.split(","))
@@ -374,6 +435,7 @@ def verify_bench(
         batch=batch,
         repeats=repeats,
         progress=lambda line: typer.echo(line, err=True),
+        device=device,
     )
     res["cpu_model"] = _cpu_model()
     if json_out:

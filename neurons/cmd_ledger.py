@@ -238,16 +238,29 @@ def price_set(
     workload: str = typer.Argument(..., help="rollout or train_shard."),
     amount: str = typer.Argument(..., help="Currency per unit, e.g. 0.0004."),
     currency: str | None = typer.Option(None, help="Currency (default WMNET_CURRENCY)."),
+    full_check: str = typer.Option(
+        "2",
+        "--full-check-multiplier",
+        help='Price multiple of an order that asks for "verification": "full" (1..1000).',
+    ),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Set the customer price of one unit of a workload, from now on."""
     from wmnet.ledger.billing import Billing, BillingError
+    from wmnet.ledger.models import PPM
+    from wmnet.ledger.valuation import parse_decimal
 
     try:
-        Billing(_open(db), _currency(currency)).set_price(workload, _micro(amount, "amount"))
+        ppm = parse_decimal(full_check, PPM, "--full-check-multiplier")
+    except ValueError as error:
+        fail(str(error))
+    try:
+        Billing(_open(db), _currency(currency)).set_price(
+            workload, _micro(amount, "amount"), full_check_ppm=ppm
+        )
     except BillingError as error:
         fail(str(error))
-    console.print(f"{workload}: {amount} per unit")
+    console.print(f"{workload}: {amount} per unit ({full_check}x with full verification)")
 
 
 @customer_app.command("add")

@@ -98,7 +98,8 @@ def run(
         None,
         "--cheat",
         hidden=True,
-        help="ADVERSARIAL TEST BEHAVIOUR (tests/demo only): random, fake10, replay, lazy, copy.",
+        help="ADVERSARIAL TEST BEHAVIOUR (tests/demo only): random, fake10, sometimes10, replay,"
+        " lazy, copy.",
     ),
     replay_dir: str | None = typer.Option(
         None, "--replay-dir", hidden=True, help="ADVERSARIAL: results to replay (--cheat replay)."

@@ -1,5 +1,6 @@
 """`wmnet validator run`: ask miners for rollouts (and, with --store, training shards),
-verify, score, set weights."""
+bind, audit a sample, score, set weights; `wmnet validator audit-worker`: run a
+validator's audits from its Redis queue."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from typing import Any
 import typer
 
 from wmnet.neurons.options import WALLET_PATH, network_option
-from wmnet.neurons.output import usage_error
+from wmnet.neurons.output import fail, usage_error
 
 app = typer.Typer(no_args_is_help=True)
 log = logging.getLogger("wmnet.validator")
@@ -111,6 +112,31 @@ def run(
         "--shares",
         help="Weight share per workload (a workload at 0 is not asked).",
     ),
+    audit_rate: float = typer.Option(
+        0.05, "--audit-rate", min=0.0, max=1.0, help="Share of probe answers fully checked."
+    ),
+    audit_budget: float = typer.Option(
+        0.0,
+        "--audit-budget",
+        min=0.0,
+        help="Device-seconds of full checks per tempo; the rate follows it (0: --audit-rate).",
+    ),
+    audit_floor: int = typer.Option(
+        1, "--audit-floor", min=0, help="Full checks per miner per tempo, at least."
+    ),
+    organic_audit_rate: float = typer.Option(
+        0.2, "--organic-audit-rate", min=0.0, max=1.0, help="Share of customer orders audited."
+    ),
+    penalty_tempos: int = typer.Option(
+        20, "--penalty-tempos", min=1, help="Tempos at weight 0 after a failed audit (doubles)."
+    ),
+    audit_redis: str = typer.Option(
+        "",
+        "--audit-redis",
+        envvar="WMNET_AUDIT_REDIS",
+        help="redis://… : run audits on `wmnet validator audit-worker` processes.",
+    ),
+    audit_queue: str = typer.Option("wmnet:audits", "--audit-queue", help="Audit queue name."),
     rounds: int = typer.Option(0, "--rounds", min=0, help="Stop after N rounds (0: run on)."),
     seed: int = typer.Option(-1, "--seed", help="Seed task draws (tests); -1: random."),
     log_level: str = typer.Option("INFO", "--log-level"),
@@ -127,6 +153,7 @@ def run(
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
     from wmnet.harness.wallets import WalletError, open_wallet
     from wmnet.protocol.spec import MAX_HORIZON, PRECISIONS
+    from wmnet.validator.audits import AuditPolicy
     from wmnet.validator.config import ValidatorConfig
     from wmnet.validator.loop import ValidatorLoop
     from wmnet.validator.tasks import TaskPolicy
@@ -151,6 +178,19 @@ def run(
             param_hint="--gateway-port",
         )
     split = _shares(shares)
+    try:
+        audit = AuditPolicy(
+            rate=audit_rate,
+            organic_rate=organic_audit_rate,
+            floor=audit_floor,
+            budget_s=audit_budget or None,
+            penalty_tempos=penalty_tempos,
+            max_penalty_tempos=8 * penalty_tempos,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    if audit_redis and not audit_redis.startswith(("redis://", "rediss://", "unix://")):
+        raise typer.BadParameter("a redis://host:port/db URL", param_hint="--audit-redis")
     try:
         keys = open_wallet(wallet, hotkey, wallet_path, network=network)
         keys.hotkey  # noqa: B018 - read the hotkey file now, not mid-run
@@ -195,6 +235,9 @@ def run(
         seed=None if seed < 0 else seed,
         shares=split,
         shards=shard_config,
+        audit=audit,
+        audit_redis=audit_redis or None,
+        audit_queue=audit_queue,
     )
     sink = JsonlUsageSink(usage.expanduser())
     sessions = None
@@ -203,9 +246,14 @@ def run(
 
         sessions = _open_ledger(db)
         sink = TeeSink(sink, LedgerUsageSink(sessions))
+    queue = None
+    if audit_redis:
+        from wmnet.validator.audit_queue import ArqAuditQueue
+
+        queue = ArqAuditQueue(audit_redis, audit_queue)
     resumed = state.expanduser().exists()
     try:
-        loop = ValidatorLoop(config, keys, model, mid, sink)
+        loop = ValidatorLoop(config, keys, model, mid, sink, audit_queue=queue)
     except ValueError as error:  # a state file of another subnet, or not one at all
         usage_error(f"{error}: give another --state")
     gateway = None
@@ -223,6 +271,9 @@ def run(
             usage=loop.sink,  # logged and counted on failure, like the loop's own
             netuid=netuid,
             candidates=loop.best_miners,
+            auditor=loop.auditor,
+            on_delivery=loop.tempo.add,
+            compute=loop.compute,  # frames decoded on the validator's model thread
         )
         gateway = uvicorn.Server(
             uvicorn.Config(
@@ -337,3 +388,44 @@ def _open_ledger(db: str) -> Any:
     except OperationalError as error:
         reason = str(error.orig or error).splitlines()[0]
         usage_error(f"cannot open the ledger at {redact_db_url(db)}: {reason}")
+
+
+@app.command("audit-worker")
+def audit_worker(
+    redis: str = typer.Option(
+        "redis://127.0.0.1:6379/0", "--redis", envvar="WMNET_AUDIT_REDIS", help="Redis URL."
+    ),
+    queue: str = typer.Option("wmnet:audits", "--queue", help="The validator's --audit-queue."),
+    model_id: str = typer.Option("", "--model-id", help="Reference model (default: shipped)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
+    name: str = typer.Option("", "--name", help="Worker label in audit records."),
+    log_level: str = typer.Option("INFO", "--log-level"),
+) -> None:
+    """Run a validator's audits (full teacher-forced checks) from its Redis queue."""
+    logging.basicConfig(
+        level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    from wmnet.validator.audit_queue import make_worker
+    from wmnet.worldmodel.checkpoint import ModelRegistry, default_model_id
+    from wmnet.worldmodel.determinism import set_deterministic
+
+    if device not in ("cpu", "cuda"):
+        raise typer.BadParameter("--device must be cpu or cuda", param_hint="--device")
+    if device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise typer.BadParameter("no CUDA device here", param_hint="--device")
+    if not redis.startswith(("redis://", "rediss://", "unix://")):
+        raise typer.BadParameter("a redis://host:port/db URL", param_hint="--redis")
+    set_deterministic(True)  # the reference run: the same numbers as the validator's
+    model = ModelRegistry().load(model_id or default_model_id()).to(device).eval()
+    worker = make_worker(model, redis, queue, name)
+    where = redis.split("@")[-1]  # never the password
+    logging.getLogger(__name__).info("audit worker on %s, queue %s", where, queue)
+    from redis.exceptions import RedisError
+
+    try:
+        worker.run()
+    except (ConnectionError, OSError, RedisError) as exc:
+        fail(f"cannot reach Redis at {where}: {exc}")

@@ -100,13 +100,26 @@ def render(
         ("   tempo ", "dim"), (str(snap.tempo), ""),
         ("   training steps ", "dim"), (str(snap.state.get("shard_steps", 0)), "bold"),
     )  # fmt: skip
+    audits = snap.state.get("audits", {})
+    penalized = len(snap.state.get("penalties", {}))
+    checks = Text.assemble(
+        ("audits: ", "dim"), (f"{audits.get('audited', 0)} checked", "bold"),
+        (f", {audits.get('passed', 0)} passed", "green"),
+        (f", {audits.get('failed', 0)} failed", "red"),
+        (f", {penalized} miner(s) penalized", ""),
+        ("   audit cost ", "dim"), (_fraction(audits.get("cost_fraction")), "bold"),
+    )  # fmt: skip
     buyer = Text.assemble(
         ("customer: ", "dim"), (f"{customer.served} rollouts served", "bold"),
         (f", {customer.retries} retries charged once", ""),
         (f", {customer.failed} refused/undelivered (not charged)", "dim"),
         ("   revenue ", "dim"), (f"{customer.spent_micro / 1e6:,.2f} {currency}", "bold green"),
     )  # fmt: skip
-    return Group(head, table, buyer)
+    return Group(head, table, checks, buyer)
+
+
+def _fraction(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
 
 
 def epoch_line(snap: Snapshot, miners: list[MinerRow], customer: CustomerStats) -> str:

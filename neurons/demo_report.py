@@ -84,6 +84,13 @@ def summary(
             "requests_verified": row["requests_verified"],
             "requests_failed": row["requests_failed"],
             "units": row["units"],
+            "audits": row["audits"],
+            "audits_passed": row["audits_passed"],
+            "audits_failed": row["audits_failed"],
+            "refunds": row["refunds"],
+            "refunds_micro": row["refund_micro"],
+            "net_revenue": row["net_revenue"],
+            "audit_cost_fraction": row["audit_cost_fraction"],
         }
     emission = {row["uid"]: row for row in reports["miner"]["rows"]}
     totals = reports["workload"]["totals"]
@@ -176,6 +183,17 @@ def print_report(
     )
     for note in reports["workload"]["notes"]:
         console.print(f"note: {note}")
+    rollout = final["workloads"]["rollout"]
+    cost = rollout["audit_cost_fraction"]
+    console.print(
+        f"audits: {rollout['audits']} rollout answers fully checked "
+        f"({rollout['audits_passed']} passed, {rollout['audits_failed']} failed); "
+        f"refunds: {rollout['refunds']} ({rollout['refunds_micro'] / 1e6:,.2f} "
+        f"{final['currency']}); audit cost fraction "
+        f"{'n/a' if cost is None else f'{cost:.3f}'} (checking seconds ÷ miners' device "
+        "seconds; a short demo's few probes per tempo sit above the 0.10 a full tempo's "
+        "volume reaches, see docs/benchmarks.md)"
+    )
     _print_table(
         console,
         "miners",

@@ -1,11 +1,21 @@
 """The customer gateway on the wire: what a paying customer sends and gets back.
 
 A customer authenticates with an API key (``Authorization: Bearer wmk_…``) and names
-each request with an ``Idempotency-Key`` header: a retry under the same key is charged
-once. Money is in integer micro-units of the ledger's currency.
+each request with an ``Idempotency-Key`` header: the key is bound to the request's
+SHA-256 (of its canonical JSON), a retry under the same key is charged once and gets
+the same answer, and the key with another request is refused (409). Money is in
+integer micro-units of the ledger's currency.
+
+``verification``: ``"sampled"`` (default) answers once the binding checks pass; a
+sample of orders is audited afterwards and a failed audit refunds the order.
+``"full"`` runs the teacher-forced check before answering, at the price table's
+full-check multiple.
 """
 
 from __future__ import annotations
+
+import hashlib
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +38,14 @@ class CustomerRolloutRequest(BaseModel):
     precision: Precision = "fp32"
     deadline_ms: int = Field(default=30_000, ge=MIN_DEADLINE_MS, le=MAX_DEADLINE_MS)
     return_frames: bool = False
+    verification: Literal["sampled", "full"] = "sampled"
+
+    def canonical(self) -> bytes:
+        """The request as the gateway stores it (defaults filled, one key order)."""
+        return self.model_dump_json().encode()
+
+    def sha256(self) -> str:
+        return hashlib.sha256(self.canonical()).hexdigest()
 
 
 class ChargeInfo(BaseModel):
@@ -39,12 +57,15 @@ class ChargeInfo(BaseModel):
 
 
 class CustomerRolloutResponse(BaseModel):
-    """The verified rollout, who computed it, and what it cost."""
+    """The rollout, who computed it, how it was checked before answering
+    (``verification``), and what it cost. ``verified``: it passed those checks."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
     request_id: str
     miner_uid: int
+    miner_hotkey: str = ""
     verified: bool
+    verification: Literal["sampled", "full"] = "sampled"
     result: RolloutResult
     charge: ChargeInfo
 

@@ -12,6 +12,9 @@ both and a reader validates every line before trusting it.
   across workloads (subsidy per workload).
 * :class:`CapacityRecord`: a miner's ``/v1/capacity`` answer as the validator saw it
   (the offered capacity behind the ledger's utilization figure).
+* :class:`AuditRecord`: one full check of an answer (a sampled audit, the per-miner
+  floor, a customer order's audit, or a customer's synchronous full verification):
+  its outcome and what the check cost the validator (``check_seconds``).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from wmnet.protocol.audit import AuditOutcome, AuditTrigger
 from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.spec import MAX_REPORTED_MS, Workload
 
@@ -76,7 +80,29 @@ class CapacityRecord(BaseModel):
     report: CapacityReport
 
 
-# One line of a validator's usage stream: any of the three, told apart by ``kind``.
+class AuditRecord(BaseModel):
+    """One audit of the answer ``request_id`` (a usage event's id): at most one per
+    answer."""
+
+    model_config = _RECORD
+    kind: Literal["audit"] = "audit"
+    request_id: str = Field(min_length=1, max_length=128)
+    time: float
+    netuid: int = Field(ge=0, le=65535)
+    validator_hotkey: str = Field(max_length=64)
+    miner_uid: int = Field(ge=0, le=65535)
+    miner_hotkey: str = Field(max_length=64)
+    workload: Workload
+    origin: Literal["synthetic", "organic"]
+    trigger: AuditTrigger
+    outcome: AuditOutcome
+    reason: str = Field(max_length=200)
+    units: int = Field(ge=0)
+    check_seconds: float = Field(ge=0, le=86_400)
+    penalty_until_block: int | None = Field(default=None, ge=0)
+
+
+# One line of a validator's usage stream: any of the four, told apart by ``kind``.
 UsageRecord = Annotated[
-    UsageEvent | WeightAttribution | CapacityRecord, Field(discriminator="kind")
+    UsageEvent | WeightAttribution | CapacityRecord | AuditRecord, Field(discriminator="kind")
 ]

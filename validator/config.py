@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wmnet.validator.audits import AuditPolicy
 from wmnet.validator.shards import ShardConfig
 from wmnet.validator.tasks import TaskPolicy
 
@@ -31,3 +32,6 @@ class ValidatorConfig:
     seed: int | None = None  # for reproducible task draws in tests
     shares: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))
     shards: ShardConfig | None = None  # None: no training-shard rounds
+    audit: AuditPolicy = field(default_factory=AuditPolicy)
+    audit_redis: str | None = None  # None: audits run in this process
+    audit_queue: str = "wmnet:audits"  # arq queue name shared with the audit workers

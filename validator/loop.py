@@ -1,13 +1,16 @@
-"""The validator's loop: sync, ask, verify, score, and set weights once per tempo.
+"""The validator's loop: sync, ask, bind, audit, tally, and set weights once per tempo.
 
-Two workloads: a rollout round every turn (unless its weight share is 0), and, with an
-object store configured, a training-shard round every ``shards.interval_blocks``
-blocks (``wmnet.validator.shards``). Each has its own moving scores; the weights blend
-them (``wmnet.validator.blend``).
+Two workloads: a rollout round every turn (unless its weight share is 0;
+``wmnet.validator.rollouts``), and, with an object store configured, a training-shard
+round every ``shards.interval_blocks`` blocks (``wmnet.validator.shards``). Rollout
+answers are bound cheaply and a sample is audited (``wmnet.validator.auditor``); their
+work is tallied per tempo and folded into the moving scores when the chain's epoch
+moves on (``close_tempo``). Each workload has its own moving scores; the weights blend
+them (``wmnet.validator.blend``), and a miner inside a penalty window gets weight 0.
 
 Each step is a small function; :class:`ValidatorLoop` only keeps the state between
-them (the metagraph it last saw, capacity reports, moving scores) and makes sure that
-nothing a miner or the chain does ends the loop:
+them (the metagraph it last saw, capacity reports, moving scores, penalties) and makes
+sure that nothing a miner or the chain does ends the loop:
 
 * chain unreachable (a restart) -> log, keep the last metagraph, retry next turn;
 * a miner times out, dies mid-request, answers garbage -> that answer scores 0;
@@ -31,37 +34,29 @@ import httpx
 import numpy as np
 
 from wmnet.localnet.network import client_for
+from wmnet.protocol.audit import AuditJob, AuditVerdict
 from wmnet.protocol.capacity import CapacityReport
-from wmnet.protocol.usage import CapacityRecord, UsageEvent, WeightAttribution
+from wmnet.protocol.usage import CapacityRecord, WeightAttribution
 from wmnet.training.store import StoreError, open_store
+from wmnet.validator.audit_queue import AuditQueue, InProcessAuditQueue
+from wmnet.validator.auditor import Auditor
 from wmnet.validator.blend import blend
 from wmnet.validator.config import ValidatorConfig
-from wmnet.validator.miner_client import (
-    QueryOutcome,
-    miner_http_client,
-    query_capacity,
-    query_rollout,
-    rollout_cap,
-)
-from wmnet.validator.scoring import Answer, score_round
+from wmnet.validator.miner_client import miner_http_client, query_capacity
+from wmnet.validator.outcomes import usage_event
+from wmnet.validator.penalties import Penalty
+from wmnet.validator.rollouts import RolloutRoundReport, ask_and_bind, draw_tasks
 from wmnet.validator.shards import ShardRoundReport, ShardRounds, record_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
-from wmnet.validator.targets import MinerTarget, miner_targets, ranked
+from wmnet.validator.targets import MinerTarget, miner_targets
 from wmnet.validator.tasks import TaskDrawer, draw_task
-from wmnet.validator.usage import GuardedSink, UsageSink, device_seconds
-from wmnet.validator.verification import Verdict, verify_answers
+from wmnet.validator.tempo import Tempo
+from wmnet.validator.usage import GuardedSink, UsageSink
 from wmnet.validator.weights import WeightOutcome, WeightRefusal, set_weights
 from wmnet.worldmodel.checkpoint import CheckpointError
 from wmnet.worldmodel.model import WorldModel
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RoundReport:
-    block: int
-    answers: list[tuple[MinerTarget, str, bool]]  # (miner, reason, verified)
-    scores: dict[int, float]
 
 
 @dataclass
@@ -71,19 +66,10 @@ class LoopStatus:
     rounds: int = 0
     chain_errors: int = 0
     weights: list[WeightOutcome] = field(default_factory=list)
-    last_round: RoundReport | None = None
+    last_round: RolloutRoundReport | None = None
     shard_rounds: int = 0
     last_shard_round: ShardRoundReport | None = None
-
-
-def choose_precision(
-    rng: np.random.Generator, offered: CapacityReport | None, allowed: tuple[str, ...]
-) -> str:
-    """A precision both sides accept (a miner with no valid report is asked for fp32)."""
-    if offered is None:
-        return "fp32"
-    options = [p for p in allowed if p in offered.precisions]
-    return str(rng.choice(options)) if options else "fp32"
+    tempos: int = 0  # tempos closed (work folded into the moving scores)
 
 
 class ValidatorLoop:
@@ -95,6 +81,7 @@ class ValidatorLoop:
         model_id: str,
         usage: UsageSink,
         draw: TaskDrawer = draw_task,
+        audit_queue: AuditQueue | None = None,
     ) -> None:
         self.config = config
         self.draw = draw  # where the round's tasks come from (random, see tasks.py)
@@ -116,10 +103,21 @@ class ValidatorLoop:
         self._weights_retry_block = 0
         self._weights_refusals = 0  # in a row, for the backoff
         self._weights_warned_block: int | None = None  # at most one warning a tempo
-        # All model work (verification, shard scoring) on one thread of its own: the
-        # same torch state every time, and no per-thread allocator caches multiplying
-        # the validator's memory as the default pool's threads take turns.
+        # All model work (audits, a customer's full check, shard scoring) on one thread
+        # of its own: the same torch state every time, and no per-thread allocator
+        # caches multiplying the validator's memory as the default pool's threads take
+        # turns.
         self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wmnet-validator")
+        self.tempo = Tempo(self.state)  # work since the last epoch, penalties
+        self.auditor = Auditor(
+            config.audit,
+            audit_queue or InProcessAuditQueue(model, self.compute),
+            self.state.penalties,
+            self.sink,
+            config.netuid,
+            self.hotkey,
+        )
+        self.auditor.listeners.append(self._on_audit)
         self.shards: ShardRounds | None = None
         if config.shards is not None:
             self.shards = ShardRounds(
@@ -164,14 +162,19 @@ class ValidatorLoop:
             report = outcome.result
             self.capacity[t.hotkey] = (block, report)
             if report is None:
-                log.info("uid %d capacity refused: %s", t.uid, outcome.reason)
+                log.info("uid %d capacity refused: %s", t.uid, outcome.text())
                 continue
             record = CapacityRecord(netuid=self.config.netuid, miner_uid=t.uid, report=report)
             self.sink.record_capacity(record)
 
-    async def run_round(self, http: httpx.AsyncClient, graph: bt.Metagraph) -> RoundReport | None:
-        targets = miner_targets(graph, self.hotkey)
+    async def run_round(
+        self, http: httpx.AsyncClient, graph: bt.Metagraph
+    ) -> RolloutRoundReport | None:
+        """One rollout round (``wmnet.validator.rollouts``); None when no one was asked.
+        Miners inside a penalty window are not asked: their work is not bought."""
         self.state.scores.sync({n.uid: n.hotkey for n in graph.neurons})
+        penalized = self.tempo.penalized(graph)
+        targets = [t for t in miner_targets(graph, self.hotkey) if t.uid not in penalized]
         if not targets:
             return None
         if len(targets) > self.config.sample_size:
@@ -186,113 +189,103 @@ class ValidatorLoop:
         if new:
             await self._capacities(http, new, graph.block)
         refresh = asyncio.create_task(self._capacities(http, targets, graph.block))
-        tasks = [
-            self.draw(
-                self.rng,
-                self.config.policy,
-                self.model_id,
-                choose_precision(
-                    self.rng, self.capacity.get(t.hotkey, (0, None))[1], self.config.precisions
-                ),
-            )
-            for t in targets
-        ]
-        cfg = self.model.cfg
-        latent = (cfg.latent_channels, cfg.grid, cfg.grid)
-        outcomes: list[QueryOutcome] = await asyncio.gather(
+        offered = {hk: report for hk, (_, report) in self.capacity.items()}
+        tasks = draw_tasks(
+            self.rng,
+            self.config.policy,
+            self.model_id,
+            targets,
+            offered,
+            self.config.precisions,
+            self.draw,
+        )
+        deliveries = await asyncio.gather(
             *(
-                query_rollout(
-                    http,
-                    self.wallet,
-                    t.axon,
-                    t.hotkey,
-                    task,
-                    max_bytes=rollout_cap(task, latent, cfg.resolution),
-                )
+                ask_and_bind(http, self.wallet, self.model, t, task)
                 for t, task in zip(targets, tasks, strict=True)
             )
         )
         await refresh
         asked_s = time.monotonic() - started
-        answered = [
-            (i, (tasks[i], o.result)) for i, o in enumerate(outcomes) if o.result is not None
-        ]
-        verdicts: list[Verdict] = [Verdict(False, o.reason) for o in outcomes]
-        if answered:
-            checked = await asyncio.get_running_loop().run_in_executor(
-                self.compute, verify_answers, self.model, [p for _, p in answered]
+        report = RolloutRoundReport(block=graph.block, deliveries=list(deliveries))
+        now = time.time()
+        for d in deliveries:
+            self.tempo.add(d)
+            if d.outcome.accepted and d.result is not None:
+                job = self.auditor.draw_probe(d.outcome, d.task, d.result)
+                if job is not None:
+                    report.audits.append(job)
+            self.sink.record(
+                usage_event(
+                    d.outcome,
+                    workload="rollout",
+                    origin="synthetic",
+                    netuid=self.config.netuid,
+                    validator_hotkey=self.hotkey,
+                    now=now,
+                )
             )
-            for (i, _), verdict in zip(answered, checked, strict=True):
-                verdicts[i] = verdict
-        answers = [
-            Answer(t.uid, t.hotkey, v.verified, task.horizon, o.latency_s, task.deadline_ms / 1000)
-            for t, task, o, v in zip(targets, tasks, outcomes, verdicts, strict=True)
-        ]
-        scores = score_round(answers)
-        for t in targets:
-            self.state.scores.update(t.uid, t.hotkey, scores[t.uid])
-        self._record_usage(targets, tasks, outcomes, verdicts)
-        report = RoundReport(
-            block=graph.block,
-            answers=[(t, v.reason, v.verified) for t, v in zip(targets, verdicts, strict=True)],
-            scores=scores,
-        )
-        for t, v in zip(targets, verdicts, strict=True):
-            log.info("uid %d %s: %s", t.uid, "verified" if v.verified else "rejected", v.reason)
+            log.info("uid %d %s", d.outcome.target.uid, d.outcome.text())
+        self.auditor.submit(report.audits)
         log.info(
-            "round at block %d: %d miners asked in %.2f s (deadline %.2f s), %.2f s in all",
+            "round at block %d: %d miners asked in %.2f s (deadline %.2f s), %d audits drawn",
             graph.block,
             len(targets),
             asked_s,
             self.round_deadline_s(first_contact=bool(new)),
-            time.monotonic() - started,
+            len(report.audits),
         )
         return report
 
     def round_deadline_s(self, first_contact: bool = False) -> float:
         """The longest a rollout round may wait for miners: the capacity refresh and the
         rollouts side by side, after the first reports of miners met for the first time
-        (verification comes after)."""
+        (the binding checks come after; audits run in the background)."""
         both = max(self.config.capacity_timeout_s, self.config.policy.deadline_ms / 1000)
         return both + (self.config.capacity_timeout_s if first_contact else 0.0)
 
-    def _record_usage(self, targets, tasks, outcomes, verdicts) -> None:
-        now = time.time()
-        for t, task, o, v in zip(targets, tasks, outcomes, verdicts, strict=True):
-            self.sink.record(
-                UsageEvent(
-                    request_id=task.task_id,
-                    time=now,
-                    netuid=self.config.netuid,
-                    validator_hotkey=self.hotkey,
-                    miner_uid=t.uid,
-                    miner_hotkey=t.hotkey,
-                    workload="rollout",
-                    units=task.horizon if v.verified else 0,
-                    device_seconds=device_seconds(
-                        o.result.timing.compute_ms / 1000 if o.result is not None else 0.0,
-                        o.latency_s,
-                    ),
-                    origin="synthetic",
-                    verified=v.verified,
-                    reason=v.reason,
-                )
-            )
+    def _on_audit(self, job: AuditJob, verdict: AuditVerdict, penalty: Penalty | None) -> None:
+        """A failed audit: the miner's rollout score and this tempo's work are gone."""
+        if penalty is not None:
+            self.tempo.forfeit(job.miner_uid, job.miner_hotkey)
+
+    async def close_tempo(self, graph: bt.Metagraph) -> None:
+        """The chain's epoch moved on: audit the floor (waited for: a failed audit must
+        zero the miner before the next weights), then fold the tempo's work in."""
+        await self.auditor.close_tempo()
+        self.tempo.fold(graph)
+        self.status.tempos += 1
+        c = self.auditor.counters
+        log.info(
+            "tempo closed at block %d: %d audited (%d passed, %d failed), audit cost %s",
+            graph.block,
+            c.audited,
+            c.passed,
+            c.failed,
+            "n/a" if c.cost_fraction is None else f"{c.cost_fraction:.3f}",
+        )
 
     async def run_shard_round(
         self, http: httpx.AsyncClient, graph: bt.Metagraph
     ) -> ShardRoundReport | None:
-        """A training-shard round (``wmnet.validator.shards``); None when none ran."""
+        """A training-shard round (``wmnet.validator.shards``); None when none ran.
+        Miners inside a penalty window are not asked; a copier (``Reason.COPY``, an
+        update another miner made) opens the same penalty window a failed audit does."""
         assert self.shards is not None
         self.state.shard_scores.sync({n.uid: n.hotkey for n in graph.neurons})
+        penalized = self.tempo.penalized(graph)
+        targets = [t for t in miner_targets(graph, self.hotkey) if t.uid not in penalized]
         try:
-            report = await self.shards.run(http, miner_targets(graph, self.hotkey), graph.block)
+            report = await self.shards.run(http, targets, graph.block)
         except (StoreError, CheckpointError, OSError) as exc:  # the store is down: next time
             log.warning("shard round skipped: %s: %s", type(exc).__name__, exc)
             return None
         if report is None:
             return None
         record_round(report, self.state.shard_scores, self.sink, self.config.netuid, self.hotkey)
+        for o in report.outcomes:
+            if o.reason.fraud:
+                self.auditor.penalize(o.target.uid, o.target.hotkey, "train_shard", o.reason)
         self.state.shard_head = report.head_id
         self.state.shard_steps += bool(report.aggregated)
         self.status.shard_rounds += 1
@@ -325,10 +318,8 @@ class ValidatorLoop:
         )
 
     def best_miners(self) -> list[MinerTarget]:
-        """Miners with a positive moving score, best first (the gateway's candidates)."""
-        if self.graph is None:
-            return []
-        return ranked(miner_targets(self.graph, self.hotkey), self.state.scores.scores)
+        """The gateway's candidates (``Tempo.candidates``)."""
+        return [] if self.graph is None else self.tempo.candidates(self.graph, self.hotkey)
 
     def weights_due(self, graph: bt.Metagraph) -> bool:
         interval = self.config.weights_interval_blocks or graph.tempo
@@ -340,8 +331,7 @@ class ValidatorLoop:
     async def maybe_set_weights(self, client: bt.Client, graph: bt.Metagraph) -> None:
         if not self.weights_due(graph):
             return
-        averages = {"rollout": self.state.scores, "train_shard": self.state.shard_scores}
-        weights, by_workload = blend(averages, self.config.shares)
+        weights, by_workload = blend(self.tempo.averages(graph), self.config.shares)
         outcome = await set_weights(client, self.wallet, self.config.netuid, weights)
         self.status.weights.append(outcome)
         if outcome.ok:
@@ -389,15 +379,19 @@ class ValidatorLoop:
         is down at start or restarts midway is waited for, not fatal."""
         stop = stop or asyncio.Event()
         async with miner_http_client(max(64, 2 * self.config.sample_size)) as http:
-            while not stop.is_set():
-                try:
-                    async with client_for(self.config.network) as client:
-                        await self._turns(client, http, stop, max_rounds)
-                        return
-                except ConnectionError as exc:  # no chain answers (yet): wait for it
-                    self.status.chain_errors += 1
-                    log.warning("chain unreachable (%s); retrying", exc)
-                    await _sleep_or_stop(stop, self.config.chain_retry_s)
+            try:
+                while not stop.is_set():
+                    try:
+                        async with client_for(self.config.network) as client:
+                            await self._turns(client, http, stop, max_rounds)
+                            return
+                    except ConnectionError as exc:  # no chain answers (yet): wait for it
+                        self.status.chain_errors += 1
+                        log.warning("chain unreachable (%s); retrying", exc)
+                        await _sleep_or_stop(stop, self.config.chain_retry_s)
+            finally:
+                await self.auditor.drain()
+                save_state(self.state, self.state_path)
 
     async def _turns(
         self,
@@ -410,6 +404,11 @@ class ValidatorLoop:
             graph = await self._metagraph(client)
             if graph is not None:
                 self.graph = graph
+                self.auditor.clock(graph.block, graph.tempo)
+                if self.state.tempo_step is None:
+                    self.state.tempo_step = graph.last_step
+                elif graph.last_step != self.state.tempo_step:
+                    await self.close_tempo(graph)
                 report = None
                 if self.config.shares.get("rollout", 0.0) > 0:
                     report = await self.run_round(http, graph)
@@ -419,6 +418,7 @@ class ValidatorLoop:
                 if self.shards is not None and self.shards.due(graph.block):
                     await self.run_shard_round(http, graph)
                 await self.maybe_set_weights(client, graph)
+                self.state.audits = self.auditor.counters.summary()
                 save_state(self.state, self.state_path)
                 done = self.status.rounds + self.status.shard_rounds
                 if max_rounds is not None and done >= max_rounds:

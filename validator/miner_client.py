@@ -17,8 +17,11 @@ the gateway all use these) is bounded three ways:
 
 Then the body is validated against the ``wmnet.protocol`` model, whose bounds refuse
 out-of-range or non-finite values. Every failure is a :class:`QueryOutcome` with
-``result=None`` and an :class:`Outcome` code (the caller scores it 0); nothing here
-raises for a miner's misbehaviour, so one bad miner never stops a round.
+``result=None`` and a transport :class:`~wmnet.validator.outcomes.Reason` (timeout,
+late, transport, encoded, too_large, http_error, malformed: the same enum the rounds,
+audits and the ledger use, so nothing downstream translates or parses text; the caller
+scores it 0); nothing here raises for a miner's misbehaviour, so one bad miner never
+stops a round.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ import asyncio
 import math
 import time
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -45,6 +47,7 @@ from wmnet.protocol.spec import (
     ROLLOUT_PATH,
     SHARD_PATH,
 )
+from wmnet.validator.outcomes import Reason
 
 # How long a capacity report may take, all in (it is a few hundred bytes).
 CAPACITY_TIMEOUT_S = 5.0
@@ -55,42 +58,29 @@ MAX_CLOCK_SKEW_S = 600.0
 T = TypeVar("T", bound=BaseModel)
 
 
-class Outcome(StrEnum):
-    """Why an exchange gave a usable result or not (code branches on these)."""
-
-    OK = "ok"
-    TIMEOUT = "timeout"  # the total deadline passed (slow drip, a hung miner)
-    TRANSPORT = "transport"  # refused, reset, closed mid-answer, bad HTTP
-    ENCODED = "encoded"  # a Content-Encoding other than identity: refused unread
-    TOO_LARGE = "too_large"  # the body passed the cap
-    HTTP_ERROR = "http"  # a status other than 200
-    MALFORMED = "malformed"  # not the protocol's model, or a value out of bounds
-
-
 @dataclass(frozen=True)
 class QueryOutcome(Generic[T]):
     """One exchange with one miner: the validated answer, or why there is none."""
 
     result: T | None
     latency_s: float  # wall time of the whole exchange, as the validator measured it
-    code: Outcome
-    detail: str = ""
+    reason: Reason  # OK, or one of the transport reasons
+    detail: str = ""  # for people: nothing branches on it
     status: int | None = None
 
-    @property
-    def reason(self) -> str:
-        """``ok``, or the code and what went wrong (for logs and usage events)."""
-        return self.code.value if not self.detail else f"{self.code.value}: {self.detail}"
+    def text(self) -> str:
+        """``ok``, or the reason and what went wrong (for logs and usage events)."""
+        return self.reason.value if not self.detail else f"{self.reason.value}: {self.detail}"
 
     @property
     def ok(self) -> bool:
-        return self.code is Outcome.OK and self.result is not None
+        return self.reason is Reason.OK and self.result is not None
 
 
 class _Refused(Exception):
-    def __init__(self, code: Outcome, detail: str, status: int | None = None) -> None:
+    def __init__(self, reason: Reason, detail: str, status: int | None = None) -> None:
         super().__init__(detail)
-        self.code, self.detail, self.status = code, detail, status
+        self.reason, self.detail, self.status = reason, detail, status
 
 
 def axon_url(axon: str) -> str:
@@ -114,14 +104,14 @@ async def _read_raw(response: httpx.Response, cap: int) -> bytearray:
     """The body as sent (no content decoding), refused as soon as it passes ``cap``."""
     encoding = response.headers.get("content-encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
-        raise _Refused(Outcome.ENCODED, f"content-encoding {encoding[:40]!r} refused")
+        raise _Refused(Reason.ENCODED, f"content-encoding {encoding[:40]!r} refused")
     declared = response.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > cap:
-        raise _Refused(Outcome.TOO_LARGE, f"declared {declared[:20]} bytes, cap {cap}")
+        raise _Refused(Reason.TOO_LARGE, f"declared {declared[:20]} bytes, cap {cap}")
     body = bytearray()
     async for chunk in response.aiter_raw():
         if len(body) + len(chunk) > cap:
-            raise _Refused(Outcome.TOO_LARGE, f"body over the {cap}-byte cap")
+            raise _Refused(Reason.TOO_LARGE, f"body over the {cap}-byte cap")
         body += chunk
     return body
 
@@ -143,7 +133,7 @@ async def _exchange(
         ) as response:
             if response.status_code != 200:
                 # An error body is not needed: refuse it unread (no cap to spend).
-                raise _Refused(Outcome.HTTP_ERROR, str(response.status_code), response.status_code)
+                raise _Refused(Reason.HTTP_ERROR, str(response.status_code), response.status_code)
             return response.status_code, await _read_raw(response, cap)
 
 
@@ -165,19 +155,19 @@ async def _query(
     try:
         status, body = await _exchange(http, method, url, headers, content, deadline_s, cap)
     except (TimeoutError, httpx.TimeoutException):
-        return QueryOutcome(None, took(), Outcome.TIMEOUT, f"no full answer in {deadline_s:g} s")
+        return QueryOutcome(None, took(), Reason.TIMEOUT, f"no full answer in {deadline_s:g} s")
     except _Refused as refused:
-        return QueryOutcome(None, took(), refused.code, refused.detail, refused.status)
+        return QueryOutcome(None, took(), refused.reason, refused.detail, refused.status)
     except (httpx.HTTPError, OSError, ValueError) as exc:
-        return QueryOutcome(None, took(), Outcome.TRANSPORT, type(exc).__name__)
+        return QueryOutcome(None, took(), Reason.TRANSPORT, type(exc).__name__)
     latency = took()
     if latency > deadline_s:  # the last bytes came in as the deadline fired
-        return QueryOutcome(None, latency, Outcome.TIMEOUT, "late", status)
+        return QueryOutcome(None, latency, Reason.LATE, f"after {deadline_s:g} s", status)
     try:
         result = model.model_validate_json(body)
     except ValidationError as exc:
-        return QueryOutcome(None, latency, Outcome.MALFORMED, _first_error(exc), status)
-    return QueryOutcome(result, latency, Outcome.OK, "", status)
+        return QueryOutcome(None, latency, Reason.MALFORMED, _first_error(exc), status)
+    return QueryOutcome(result, latency, Reason.OK, "", status)
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -251,9 +241,9 @@ async def query_capacity(
     if report is None:
         return outcome
     if report.hotkey != miner_hotkey:
-        return QueryOutcome(None, outcome.latency_s, Outcome.MALFORMED, "another hotkey's report")
+        return QueryOutcome(None, outcome.latency_s, Reason.MALFORMED, "another hotkey's report")
     if abs(report.time - time.time()) > MAX_CLOCK_SKEW_S:
         return QueryOutcome(
-            None, outcome.latency_s, Outcome.MALFORMED, "report time too far from now"
+            None, outcome.latency_s, Reason.MALFORMED, "report time too far from now"
         )
     return outcome

@@ -1,28 +1,20 @@
-"""Scores: one number per answer, and a moving average per miner.
+"""Scores: delivered, checked work per tempo, and a moving average per miner.
 
-Rule (fail closed): an answer that was not verified scores 0 (no answer, late,
-malformed, non-finite, wrong shape, failed check). A verified answer scores
-``throughput / best peer throughput`` (steps per second of wall latency, capped at 1),
-times a latency penalty that falls linearly from 1 at half the deadline to 0.5 at the
-deadline. The moving average is keyed by UID *and hotkey*: when a UID changes hands
-its history is dropped, so a new owner neither inherits nor pays for the old one's.
+Per tempo and workload, each miner's tally is the units it delivered that passed the
+binding checks (probes and customer orders alike), each answer's units weighted by
+:func:`latency_penalty` (1 up to half the deadline, falling linearly to 0.5 at it). An
+answer that was not delivered, was late or malformed adds nothing (fail closed). The
+tempo's score is the tally over the best tally of the tempo, in [0, 1]; a miner whose
+audits failed is not scored but forfeits (``wmnet.validator.penalties``). Serving
+customers earns: their orders add to the tally like probes.
+
+The moving average is keyed by UID *and hotkey*: when a UID changes hands its history is
+dropped, so a new owner neither inherits nor pays for the old one's.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One miner's answer to one task, as the validator judged it."""
-
-    uid: int
-    hotkey: str
-    verified: bool
-    steps: int
-    latency_s: float
-    deadline_s: float
 
 
 def latency_penalty(latency_s: float, deadline_s: float) -> float:
@@ -35,20 +27,39 @@ def latency_penalty(latency_s: float, deadline_s: float) -> float:
     return max(0.5, 1.0 - (frac - 0.5))
 
 
-def score_round(answers: list[Answer]) -> dict[int, float]:
-    """Scores in [0, 1] per UID for one round of answers (one answer per UID)."""
-    throughput = {
-        a.uid: a.steps / max(a.latency_s, 1e-6) for a in answers if a.verified and a.steps > 0
-    }
-    best = max(throughput.values(), default=0.0)
-    scores: dict[int, float] = {}
-    for a in answers:
-        if a.uid not in throughput or best <= 0:
-            scores[a.uid] = 0.0
-            continue
-        relative = min(1.0, throughput[a.uid] / best)
-        scores[a.uid] = relative * latency_penalty(a.latency_s, a.deadline_s)
-    return scores
+@dataclass
+class TempoWork:
+    """One workload's tally of the tempo so far: UID -> latency-weighted units."""
+
+    tally: dict[int, float] = field(default_factory=dict)
+    hotkeys: dict[int, str] = field(default_factory=dict)
+
+    def add(
+        self,
+        uid: int,
+        hotkey: str,
+        units: int,
+        latency_s: float,
+        deadline_s: float,
+        accepted: bool,
+    ) -> None:
+        """Count one answer (an unaccepted one only marks the miner as asked)."""
+        if self.hotkeys.get(uid) != hotkey or uid not in self.tally:
+            self.tally[uid] = 0.0
+            self.hotkeys[uid] = hotkey
+        if accepted and units > 0 and latency_s <= deadline_s:
+            self.tally[uid] += units * latency_penalty(latency_s, deadline_s)
+
+    def forfeit(self, uid: int) -> None:
+        """A failed audit: the miner's work of this tempo counts for nothing."""
+        self.tally.pop(uid, None)
+        self.hotkeys.pop(uid, None)
+
+    def scores(self) -> dict[int, float]:
+        """Each asked UID's tally over the best one, in [0, 1] (all 0 when none
+        delivered)."""
+        best = max(self.tally.values(), default=0.0)
+        return {uid: (t / best if best > 0 else 0.0) for uid, t in self.tally.items()}
 
 
 @dataclass

@@ -21,9 +21,12 @@ DiLoCo rounds with SparseLoCo updates and Gauntlet-style scoring (see
    (``wmnet.training.aggregate``: SparseLoCo's averaged descent by default, DiLoCo's
    Nesterov momentum when configured), **publish** the next checkpoint to the object store,
    point the store's ``head`` ref at it, and use it as the next round's base;
-5. record one ``train_shard`` usage event per miner asked (units: training samples the
-   miner reported for an accepted update, device seconds as reported but at most the
-   measured wall time of its answer).
+5. record one ``train_shard`` usage event per miner asked, from the per-miner
+   :class:`~wmnet.validator.outcomes.MinerOutcome` both workloads share (units:
+   training samples the miner reported for an accepted update, device seconds as
+   reported but at most the measured wall time of its answer). A copy is fraud
+   (``Reason.COPY``): its moving shard score is forfeited here, and the loop opens the
+   same penalty window a failed rollout audit opens (``wmnet.validator.penalties``).
 
 Only validators write checkpoints and refs; before each round the validator checks
 that its published head is still intact in the store and publishes it again if not.
@@ -47,7 +50,6 @@ import numpy as np
 
 from wmnet.protocol.shard import InnerHyper, ShardData, ShardResult, ShardTask
 from wmnet.protocol.spec import MAX_CHECKPOINT_BYTES
-from wmnet.protocol.usage import UsageEvent
 from wmnet.training import checkpoints, params, shards
 from wmnet.training.aggregate import SPARSELOCO_OUTER, OuterNesterov
 from wmnet.training.inner import Latents, encode, eval_loss
@@ -60,8 +62,9 @@ from wmnet.training.scoring import (
 )
 from wmnet.training.store import ObjectMissing, ObjectStore, StoreError
 from wmnet.validator.miner_client import QueryOutcome, query_shard
+from wmnet.validator.outcomes import MinerOutcome, Reason, usage_event
 from wmnet.validator.scoring import MovingScores
-from wmnet.validator.shard_updates import Received, ShardCode, receive
+from wmnet.validator.shard_updates import Received, receive
 from wmnet.validator.targets import MinerTarget
 from wmnet.validator.usage import device_seconds
 from wmnet.worldmodel.checkpoint import CheckpointError, ModelRegistry, default_model_id
@@ -101,17 +104,33 @@ class ShardConfig:
 class ShardOutcome:
     target: MinerTarget
     task: ShardTask
-    code: ShardCode
-    reason: str  # "ok", or why the update scored 0 (starts with the code's text)
+    reason: Reason  # OK, or why the update scored 0
     raw: float
     score: float
     gauntlet: Gauntlet | None = None
     result: ShardResult | None = None
+    detail: str = ""  # for people: nothing branches on it
     latency_s: float = 0.0  # the answer's wall time, as measured
 
     @property
     def accepted(self) -> bool:
         return self.score > 0
+
+    def outcome(self) -> MinerOutcome:
+        """The per-miner record both workloads share (units: samples trained)."""
+        result = self.result if isinstance(self.result, ShardResult) else None
+        return MinerOutcome(
+            self.target,
+            self.task.task_id,
+            self.reason if self.accepted or self.reason is not Reason.OK else Reason.NO_GAIN,
+            self.detail,
+            units=result.samples if result is not None else 0,
+            latency_s=self.latency_s,
+            deadline_s=self.task.deadline_ms / 1000,
+            device_seconds=device_seconds(
+                result.compute_ms / 1000 if result is not None else 0.0, self.latency_s
+            ),
+        )
 
 
 @dataclass
@@ -153,16 +172,16 @@ def score_updates(
     received: list[Received],
     random: Latents,
     cfg: GauntletConfig,
-) -> tuple[list[Gauntlet | None], list[float], list[ShardCode], list[str]]:
-    """Gauntlet measurements, raw scores, codes and reasons, in the order of ``tasks``
-    (asked of the miners ``uids``)."""
+) -> tuple[list[Gauntlet | None], list[float], list[Reason], list[str]]:
+    """Gauntlet measurements, raw scores, reasons and their details, in the order of
+    ``tasks`` (asked of the miners ``uids``)."""
     evaluator = Evaluator(base, cfg)
     before_random = evaluator.loss(random)
     measured: list[Gauntlet | None] = [None] * len(tasks)
     raw = [0.0] * len(tasks)
-    codes = [r.code for r in received]
     reasons = [r.reason for r in received]
-    _copies_by_id(uids, received, codes, reasons)
+    details = [r.detail for r in received]
+    _copies_by_id(uids, received, reasons, details)
     for i, (task, got) in enumerate(zip(tasks, received, strict=True)):
         if got.update is None:
             continue
@@ -172,10 +191,9 @@ def score_updates(
         )
         raw[i] = measured[i].raw_score(cfg)
         if raw[i] <= 0:
-            codes[i] = ShardCode.NO_GAIN
-            reasons[i] = (
-                f"no gain on its shard (assigned {measured[i].gain_assigned:+.4f}, "
-                f"random {measured[i].gain_random:+.4f})"
+            reasons[i] = Reason.NO_GAIN
+            details[i] = (
+                f"assigned {measured[i].gain_assigned:+.4f}, random {measured[i].gain_random:+.4f}"
             )
     present = {i: r.update for i, r in enumerate(received) if r.update is not None}
     copies = find_copies(
@@ -186,22 +204,22 @@ def score_updates(
     )
     for copier, author in copies.items():
         raw[copier] = 0.0
-        codes[copier] = ShardCode.COPY
-        reasons[copier] = f"copy: its update overlaps uid {uids[author]}'s, stored earlier"
-    return measured, raw, codes, reasons
+        reasons[copier] = Reason.COPY
+        details[copier] = f"its update overlaps uid {uids[author]}'s, stored earlier"
+    return measured, raw, reasons, details
 
 
 def _copies_by_id(
-    uids: list[int], received: list[Received], codes: list[ShardCode], reasons: list[str]
+    uids: list[int], received: list[Received], reasons: list[Reason], details: list[str]
 ) -> None:
     """Answers naming an object another miner of the round answered with, that is not
-    under their own prefix, are copies of it (marked in ``codes`` and ``reasons``)."""
+    under their own prefix, are copies of it (marked in ``reasons`` and ``details``)."""
     owner = {r.update_id: i for i, r in enumerate(received) if r.update is not None}
     for i, r in enumerate(received):
         author = owner.get(r.update_id) if r.update is None else None
         if author is not None and author != i:
-            codes[i] = ShardCode.COPY
-            reasons[i] = f"copy: names uid {uids[author]}'s update"
+            reasons[i] = Reason.COPY
+            details[i] = f"names uid {uids[author]}'s update"
 
 
 class ShardRounds:
@@ -305,7 +323,7 @@ class ShardRounds:
             try:
                 got = await asyncio.wait_for(reading, max(1.0, deadline - time.monotonic()))
             except TimeoutError:
-                got = Received(ShardCode.STORE, "the store did not serve the update in time")
+                got = Received(Reason.UPDATE_REFUSED, "the store did not serve it in time")
             return outcome, got
 
         started = deadline - self.config.deadline_ms / 1000
@@ -340,7 +358,7 @@ class ShardRounds:
             self.rng, [t.shard for t in tasks], cfg.random_episodes, cfg.episode_len
         )
         random = encode(base, shards.load(control, base.cfg.resolution))
-        measured, raw, codes, reasons = score_updates(
+        measured, raw, reasons, details = score_updates(
             base, [t.uid for t in targets], tasks, received, random, cfg.gauntlet
         )
         scores = round_scores(dict(enumerate(raw)))
@@ -367,13 +385,13 @@ class ShardRounds:
                 ShardOutcome(
                     t,
                     task,
-                    codes[i],
                     reasons[i],
                     raw[i],
                     scores[i],
                     measured[i],
                     outcomes[i].result,
-                    outcomes[i].latency_s,
+                    detail=details[i],
+                    latency_s=outcomes[i].latency_s,
                 )
                 for i, (t, task) in enumerate(zip(targets, tasks, strict=True))
             ],
@@ -382,7 +400,7 @@ class ShardRounds:
             heldout_after=after,
         )
         for o in report.outcomes:
-            log.info("shard uid %d score %.3f: %s", o.target.uid, o.score, o.reason)
+            log.info("shard uid %d score %.3f: %s", o.target.uid, o.score, o.outcome().text())
         log.info(
             "shard round %s: %d of %d updates aggregated, head %s, held-out loss %.6f -> %.6f",
             round_id[:12],
@@ -402,29 +420,21 @@ def record_round(
     netuid: int,
     validator_hotkey: str,
 ) -> None:
-    """Fold a round into the ``train_shard`` moving scores and the usage stream."""
+    """Fold a round into the ``train_shard`` moving scores and the usage stream (a copy
+    forfeits the copier's moving score; its penalty window is the loop's to open)."""
     now = time.time()
     for o in report.outcomes:
-        if o.code is ShardCode.COPY:
+        if o.reason is Reason.COPY:
             scores.forfeit(o.target.uid, o.target.hotkey)
         else:
             scores.update(o.target.uid, o.target.hotkey, o.score)
-        result = o.result if isinstance(o.result, ShardResult) else None
         usage.record(
-            UsageEvent(
-                request_id=o.task.task_id,
-                time=now,
+            usage_event(
+                o.outcome(),
+                workload="train_shard",
+                origin="synthetic",
                 netuid=netuid,
                 validator_hotkey=validator_hotkey,
-                miner_uid=o.target.uid,
-                miner_hotkey=o.target.hotkey,
-                workload="train_shard",
-                units=result.samples if (result is not None and o.accepted) else 0,
-                device_seconds=device_seconds(
-                    result.compute_ms / 1000 if result is not None else 0.0, o.latency_s
-                ),
-                origin="synthetic",
-                verified=o.accepted,
-                reason=o.reason[:200],
+                now=now,
             )
         )

@@ -1,5 +1,7 @@
 """What a validator keeps across restarts: moving scores (rollout and train_shard), the
-last weights it set, and the head checkpoint of its training-shard rounds.
+last weights it set, the head checkpoint of its training-shard rounds, the penalty
+windows it opened (by hotkey, ``wmnet.validator.penalties``) and the epoch block its
+current tempo began at.
 
 One JSON document, written atomically (temp file in the same folder, fsync, then
 ``os.replace``), so a crash mid-write leaves the previous state intact, never half a
@@ -15,6 +17,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wmnet.validator.penalties import PenaltyBook
 from wmnet.validator.scoring import MovingScores
 
 STATE_VERSION = 1
@@ -29,6 +32,9 @@ class ValidatorState:
     shard_scores: MovingScores = field(default_factory=MovingScores)
     shard_head: str | None = None  # the latest checkpoint this validator published
     shard_steps: int = 0  # outer steps taken (rounds that aggregated an update)
+    penalties: PenaltyBook = field(default_factory=PenaltyBook)
+    tempo_step: int | None = None  # the chain's last_step when this tempo's tally began
+    audits: dict[str, float | None] = field(default_factory=dict)  # counters, for people
 
     def to_json(self) -> str:
         return json.dumps(
@@ -44,6 +50,9 @@ class ValidatorState:
                 "shard_hotkeys": {str(u): h for u, h in self.shard_scores.hotkeys.items()},
                 "shard_head": self.shard_head,
                 "shard_steps": self.shard_steps,
+                "penalties": self.penalties.to_dict(),
+                "tempo_step": self.tempo_step,
+                "audits": self.audits,
             },
             sort_keys=True,
         )
@@ -74,6 +83,10 @@ class ValidatorState:
             shard_scores=shard_scores,
             shard_head=raw.get("shard_head"),
             shard_steps=int(raw.get("shard_steps", 0)),
+            # Files written before audits have neither: no penalties, a tempo to start.
+            penalties=PenaltyBook.from_dict(raw.get("penalties", {})),
+            tempo_step=raw.get("tempo_step"),
+            audits=dict(raw.get("audits", {})),
         )
 
 

@@ -1,8 +1,8 @@
 """Where a validator's usage events and weight attribution go.
 
 The records are ``wmnet.protocol.usage`` models; the ledger ingests them. A sink is
-anything with ``record(event)``, ``record_attribution(rows)`` and
-``record_capacity(record)``;
+anything with ``record(event)``, ``record_attribution(rows)``,
+``record_capacity(record)`` and ``record_audit(record)``;
 :class:`JsonlUsageSink` appends JSON lines (one record per line, flushed per record,
 so a crash loses at most the line being written; a torn last line is skipped on read).
 """
@@ -18,11 +18,17 @@ from typing import Protocol
 
 from pydantic import TypeAdapter, ValidationError
 
-from wmnet.protocol.usage import CapacityRecord, UsageEvent, UsageRecord, WeightAttribution
+from wmnet.protocol.usage import (
+    AuditRecord,
+    CapacityRecord,
+    UsageEvent,
+    UsageRecord,
+    WeightAttribution,
+)
 
 log = logging.getLogger(__name__)
 
-Record = UsageEvent | WeightAttribution | CapacityRecord
+Record = UsageEvent | WeightAttribution | CapacityRecord | AuditRecord
 _RECORD: TypeAdapter[Record] = TypeAdapter(UsageRecord)
 
 
@@ -32,6 +38,8 @@ class UsageSink(Protocol):
     def record_attribution(self, rows: list[WeightAttribution]) -> None: ...
 
     def record_capacity(self, record: CapacityRecord) -> None: ...
+
+    def record_audit(self, record: AuditRecord) -> None: ...
 
 
 class JsonlUsageSink:
@@ -58,6 +66,9 @@ class JsonlUsageSink:
     def record_capacity(self, record: CapacityRecord) -> None:
         self._append([record])
 
+    def record_audit(self, record: AuditRecord) -> None:
+        self._append([record])
+
     def read(self) -> list[Record]:
         """Every complete, valid record in the file, in order."""
         if not self.path.exists():
@@ -78,6 +89,7 @@ class MemoryUsageSink:
         self.events: list[UsageEvent] = []
         self.attribution: list[WeightAttribution] = []
         self.capacity: list[CapacityRecord] = []
+        self.audits: list[AuditRecord] = []
 
     def record(self, event: UsageEvent) -> None:
         self.events.append(event)
@@ -87,6 +99,9 @@ class MemoryUsageSink:
 
     def record_capacity(self, record: CapacityRecord) -> None:
         self.capacity.append(record)
+
+    def record_audit(self, record: AuditRecord) -> None:
+        self.audits.append(record)
 
 
 class TeeSink:
@@ -116,6 +131,9 @@ class TeeSink:
 
     def record_capacity(self, record: CapacityRecord) -> None:
         self._each("record_capacity", record)
+
+    def record_audit(self, record: AuditRecord) -> None:
+        self._each("record_audit", record)
 
 
 class GuardedSink:
@@ -155,6 +173,9 @@ class GuardedSink:
 
     def record_capacity(self, record: CapacityRecord) -> None:
         self._guard("capacity", self.inner.record_capacity, record)
+
+    def record_audit(self, record: AuditRecord) -> None:
+        self._guard("audit", self.inner.record_audit, record)
 
 
 def device_seconds(reported_s: float, wall_s: float) -> float:

@@ -171,6 +171,7 @@ def test_0003_keeps_alpha_and_tao_apart_in_a_ledger_with_data(db_url: str) -> No
         assert tuple(emissions) == (3 * 8 * 10**9, 3 * 10**12)
         assert tuple(subsidies) == (6, 3 * 4 * 10**9)  # no cascade from a table copy
 
+        migrate(engine)  # reports read the newest schema (audits, refunds since 0004)
         with sessionmaker(engine)() as session:
             whole = build_report(session, ReportQuery(by="workload"))
             priced = build_report(session, ReportQuery(by="workload", until=1.75e9 + 250))

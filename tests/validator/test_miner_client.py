@@ -20,13 +20,13 @@ from wmnet.protocol.shard import InnerHyper, ShardTask
 from wmnet.protocol.spec import MAX_RESPONSE_BYTES
 from wmnet.training.shards import assign
 from wmnet.validator.miner_client import (
-    Outcome,
     miner_http_client,
     query_capacity,
     query_rollout,
     query_shard,
     rollout_cap,
 )
+from wmnet.validator.outcomes import Reason
 from wmnet.validator.usage import device_seconds
 from wmnet.worldmodel.checkpoint import default_model_id
 
@@ -100,7 +100,7 @@ async def test_gzip_bombs_are_refused_unread_on_every_endpoint(hostile, mode) ->
     hostile.mode(mode)
     before = peak_rss_bytes()
     for name, outcome in (await ask_everything(hostile)).items():
-        assert outcome.code is Outcome.ENCODED, (name, outcome)
+        assert outcome.reason is Reason.ENCODED, (name, outcome)
         assert outcome.result is None and outcome.latency_s < 2.0
     # 256 MiB behind each bomb; nothing near that was ever held.
     assert peak_rss_bytes() - before < 2 * MAX_RESPONSE_BYTES
@@ -111,7 +111,7 @@ async def test_oversized_bodies_stop_at_the_cap(hostile) -> None:
     before = peak_rss_bytes()
     for _ in range(2):  # streamed past the cap, then a declared 1 TB length
         for name, outcome in (await ask_everything(hostile)).items():
-            assert outcome.code in (Outcome.TOO_LARGE, Outcome.TRANSPORT), (name, outcome)
+            assert outcome.reason in (Reason.TOO_LARGE, Reason.TRANSPORT), (name, outcome)
             assert outcome.result is None
     assert peak_rss_bytes() - before < 2 * MAX_RESPONSE_BYTES
 
@@ -122,7 +122,7 @@ async def test_a_slow_drip_ends_at_the_deadline_on_every_endpoint(hostile) -> No
     outcomes = await ask_everything(hostile, deadline_s=2.0)
     took = time.monotonic() - started
     for name, outcome in outcomes.items():
-        assert outcome.code is Outcome.TIMEOUT, (name, outcome)
+        assert outcome.reason is Reason.TIMEOUT, (name, outcome)
         assert outcome.latency_s <= 2.0 + 0.5, (name, outcome.latency_s)
     assert took <= 2.0 + 0.5  # all three together: one deadline, not one per read
 
@@ -132,12 +132,12 @@ async def test_capacity_values_out_of_bounds_are_refused(hostile) -> None:
     async with miner_http_client() as http:
         for variant in CAPACITY_VARIANTS:
             outcome = await query_capacity(http, VALIDATOR, hostile.axon, hostile.hostile.hotkey)
-            assert outcome.code is Outcome.MALFORMED, (variant, outcome)
+            assert outcome.reason is Reason.MALFORMED, (variant, outcome)
         hostile.mode("frames")
         fine = await query_capacity(http, VALIDATOR, hostile.axon, hostile.hostile.hotkey)
         assert fine.ok, fine
         other = await query_capacity(http, VALIDATOR, hostile.axon, VALIDATOR.hotkey.ss58_address)
-        assert other.code is Outcome.MALFORMED and "hotkey" in other.detail
+        assert other.reason is Reason.MALFORMED and "hotkey" in other.detail
 
 
 async def test_infinite_timings_are_refused_and_huge_ones_clamped(hostile) -> None:
@@ -153,7 +153,7 @@ async def test_infinite_timings_are_refused_and_huge_ones_clamped(hostile) -> No
     recorded = device_seconds(huge.result.timing.compute_ms / 1000, huge.latency_s)
     assert recorded == huge.latency_s < 30  # an hour claimed, the wall time recorded
     for outcome in infinite:
-        assert outcome.code is Outcome.MALFORMED and "compute_ms" in outcome.detail, outcome
+        assert outcome.reason is Reason.MALFORMED and "compute_ms" in outcome.detail, outcome
 
 
 async def test_errors_and_absent_miners_are_outcomes_not_exceptions(hostile) -> None:
@@ -163,8 +163,9 @@ async def test_errors_and_absent_miners_are_outcomes_not_exceptions(hostile) -> 
             http, VALIDATOR, hostile.axon, hostile.hostile.hotkey, rollout_task()
         )
         gone = await query_rollout(http, VALIDATOR, f"127.0.0.1:{free_port()}", "x", rollout_task())
-    assert busy.code is Outcome.HTTP_ERROR and busy.status == 503 and busy.reason == "http: 503"
-    assert gone.code is Outcome.TRANSPORT
+    assert busy.reason is Reason.HTTP_ERROR and busy.status == 503
+    assert busy.text() == "http_error: 503"
+    assert gone.reason is Reason.TRANSPORT
 
 
 def test_the_rollout_cap_fits_an_honest_answer_and_little_more() -> None:

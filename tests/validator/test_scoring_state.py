@@ -9,25 +9,10 @@ import pytest
 
 from wmnet.protocol.rollout import RolloutTask
 from wmnet.protocol.usage import UsageEvent, WeightAttribution
-from wmnet.validator.scoring import Answer, MovingScores, latency_penalty, score_round
+from wmnet.validator.scoring import MovingScores, latency_penalty
 from wmnet.validator.state import ValidatorState, load_state, save_state
 from wmnet.validator.tasks import TaskPolicy, draw_task
 from wmnet.validator.usage import JsonlUsageSink
-
-
-def _answer(uid, verified=True, steps=16, latency=1.0, deadline=10.0):
-    return Answer(uid, f"hk{uid}", verified, steps, latency, deadline)
-
-
-def test_unverified_answers_score_zero_and_the_fastest_scores_one():
-    scores = score_round(
-        [_answer(0, latency=1.0), _answer(1, latency=2.0), _answer(2, verified=False, latency=0.1)]
-    )
-    assert scores == {0: 1.0, 1: 0.5, 2: 0.0}
-
-
-def test_no_verified_answer_means_all_zero():
-    assert score_round([_answer(0, verified=False), _answer(1, verified=False)]) == {0: 0.0, 1: 0.0}
 
 
 def test_latency_penalty_shape():

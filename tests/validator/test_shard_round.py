@@ -28,8 +28,8 @@ from wmnet.protocol.shard import InnerHyper
 from wmnet.protocol.usage import UsageEvent
 from wmnet.training import checkpoints
 from wmnet.training.store import LocalStore
+from wmnet.validator.outcomes import Reason
 from wmnet.validator.scoring import MovingScores
-from wmnet.validator.shard_updates import ShardCode
 from wmnet.validator.shards import HEAD_REF, ShardConfig, ShardRounds, record_round
 from wmnet.validator.targets import MinerTarget
 from wmnet.validator.usage import MemoryUsageSink
@@ -131,10 +131,10 @@ def test_two_rounds_reward_the_honest_update_and_lower_the_heldout_loss(world):
         report = asyncio.run(_round(rounds, world, block))
         assert report is not None
         by_uid = {o.target.uid: o for o in report.outcomes}
-        assert by_uid[uid["honest"]].score == 1.0, by_uid[uid["honest"]].reason
+        assert by_uid[uid["honest"]].score == 1.0, by_uid[uid["honest"]].outcome().text()
         assert by_uid[uid["lazy"]].score == 0.0
         assert by_uid[uid["copy"]].score == 0.0
-        assert by_uid[uid["copy"]].reason.startswith("copy"), by_uid[uid["copy"]].reason
+        assert by_uid[uid["copy"]].reason is Reason.COPY, by_uid[uid["copy"]].detail
         assert report.aggregated == [uid["honest"]]
         assert report.heldout_after < report.heldout_before
         first_loss = first_loss if first_loss is not None else report.heldout_before
@@ -170,8 +170,8 @@ def test_a_copier_that_answers_first_is_still_the_copier(world):
             by_uid = {o.target.uid: o for o in report.outcomes}
             honest, copier = by_uid[uid["honest"]], by_uid[uid["copy"]]
             assert copier.latency_s < honest.latency_s - 1.0, "the copier did not answer first"
-            assert copier.code is ShardCode.COPY and copier.reason.startswith("copy"), copier
-            assert honest.score == 1.0, honest.reason
+            assert copier.reason is Reason.COPY, copier
+            assert honest.score == 1.0, honest.outcome().text()
             assert report.aggregated == [uid["honest"]]
     finally:
         world.honest_delay["s"] = 0.0
