@@ -4,7 +4,8 @@ and the validator's ``ShardRounds`` asking them over btauth/1-signed HTTP. Two r
 the honest update is aggregated, the lazy one scores 0, the copy is flagged, and the
 published head lowers the held-out loss. Then the race a copier used to win: the honest
 miner's answers are held back (a delay in front of its app) so the copier's re-signed
-copy reaches the validator first, every round; the copier is still the one flagged."""
+copy reaches the validator first, every round; the copier is still the one flagged.
+Last, through the validator's loop: the copier gets a failed audit's penalty window."""
 
 from __future__ import annotations
 
@@ -28,12 +29,16 @@ from wmnet.protocol.shard import InnerHyper
 from wmnet.protocol.usage import UsageEvent
 from wmnet.training import checkpoints
 from wmnet.training.store import LocalStore
+from wmnet.validator.audits import AuditPolicy
+from wmnet.validator.config import ValidatorConfig
+from wmnet.validator.loop import ValidatorLoop
 from wmnet.validator.outcomes import Reason
 from wmnet.validator.scoring import MovingScores
 from wmnet.validator.shards import HEAD_REF, ShardConfig, ShardRounds, record_round
+from wmnet.validator.state import save_state
 from wmnet.validator.targets import MinerTarget
 from wmnet.validator.usage import MemoryUsageSink
-from wmnet.worldmodel.checkpoint import default_model_id
+from wmnet.worldmodel.checkpoint import default_model_id, load_default
 
 pytestmark = pytest.mark.slow
 
@@ -184,3 +189,68 @@ def test_a_lost_head_restarts_from_the_shipped_model(tmp_path):
     rounds._ensure_head()
     assert rounds.head_id == default_model_id()
     assert store.exists(default_model_id())  # published for miners to fetch
+
+
+@dataclass(frozen=True)
+class _Neuron:
+    uid: int
+    hotkey: str
+    axon: str
+
+
+@dataclass
+class _Graph:
+    """What the loop's shard round reads of a metagraph."""
+
+    neurons: list[_Neuron]
+    block: int
+    tempo: int = 10
+
+
+def test_a_copier_gets_the_penalty_window_of_a_failed_audit_kept_by_hotkey(world, tmp_path):
+    """Through the validator's loop: a round flags the copier (fraud), which opens the
+    penalty window a failed audit opens (the policy's tempos from this block, by
+    hotkey, in the state file): weight 0, not asked again, and neither a restart nor a
+    new UID for the same hotkey clears it."""
+    policy = AuditPolicy(penalty_tempos=3)
+    config = ValidatorConfig(
+        netuid=1,
+        state_path=tmp_path / "state.json",
+        usage_path=tmp_path / "usage.jsonl",
+        shards=ShardConfig(store=str(world.store.root), hyper=HYPER, deadline_ms=60_000),
+        audit=policy,
+        seed=3,
+    )
+    model = load_default().eval()
+    loop = ValidatorLoop(config, VALIDATOR, model, default_model_id(), MemoryUsageSink())
+    neurons = [_Neuron(t.uid, t.hotkey, t.axon) for t in world.targets.values()]
+    graph = _Graph(neurons, block=400)
+    loop.auditor.clock(graph.block, graph.tempo)
+
+    async def shard_round(lp: ValidatorLoop, g: _Graph):
+        async with httpx.AsyncClient() as http:
+            return await lp.run_shard_round(http, g)
+
+    report = asyncio.run(shard_round(loop, graph))
+    copier, honest = world.targets["copy"], world.targets["honest"]
+    by_uid = {o.target.uid: o for o in report.outcomes}
+    assert by_uid[copier.uid].reason is Reason.COPY and by_uid[honest.uid].score == 1.0
+    penalty = loop.state.penalties.active(copier.hotkey, graph.block)
+    assert penalty is not None and (penalty.workload, penalty.reason) == ("train_shard", "copy")
+    # The window a failed audit opens at this block: penalty_tempos tempos.
+    assert penalty.until_block == graph.block + policy.penalty_tempos * graph.tempo
+    assert loop.tempo.penalized(graph) == {copier.uid}
+    weights = loop.tempo.averages(graph)
+    assert copier.uid not in weights["train_shard"].scores
+    assert weights["train_shard"].scores.get(honest.uid, 0) > 0
+    # Kept by hotkey across a restart, under another UID of the same hotkey.
+    asyncio.run(loop.auditor.drain())
+    save_state(loop.state, config.state_path)
+    restarted = ValidatorLoop(config, VALIDATOR, model, default_model_id(), MemoryUsageSink())
+    moved = _Graph([_Neuron(42, copier.hotkey, copier.axon)], block=graph.block + 5)
+    assert restarted.tempo.penalized(moved) == {42}
+    # Inside its window the copier is not asked: no round, no usage.
+    assert asyncio.run(shard_round(restarted, moved)) is None
+    assert restarted.usage.events == []
+    after = _Graph(moved.neurons, block=penalty.until_block)
+    assert restarted.tempo.penalized(after) == set()

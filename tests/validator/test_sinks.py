@@ -9,7 +9,7 @@ import logging
 from wmnet.ledger.db import open_ledger
 from wmnet.ledger.usage import LedgerUsageSink
 from wmnet.protocol.capacity import CapacityReport
-from wmnet.protocol.usage import CapacityRecord, UsageEvent, WeightAttribution
+from wmnet.protocol.usage import AuditRecord, CapacityRecord, UsageEvent, WeightAttribution
 from wmnet.validator.usage import GuardedSink, MemoryUsageSink, TeeSink, device_seconds
 
 EVENT = UsageEvent(
@@ -20,6 +20,12 @@ EVENT = UsageEvent(
 ROW = WeightAttribution(
     time=1.7e9, netuid=1, block=10, validator_hotkey="v", miner_uid=2, miner_hotkey="m",
     weight=1.0, by_workload={"rollout": 1.0},
+)  # fmt: skip
+AUDIT = AuditRecord(
+    request_id="r1", time=1.7e9, netuid=1, validator_hotkey="v", miner_uid=2,
+    miner_hotkey="m", workload="rollout", origin="synthetic", trigger="sampled",
+    outcome="failed", reason="outside_tolerance", units=8, check_seconds=0.4,
+    penalty_until_block=220,
 )  # fmt: skip
 CAPACITY = CapacityRecord(
     netuid=1,
@@ -52,6 +58,9 @@ class Refusing:
     def record_capacity(self, record):
         raise RuntimeError("disk full")
 
+    def record_audit(self, record):
+        raise RuntimeError("disk full")
+
 
 def test_an_unreachable_ledger_is_logged_and_counted(tmp_path, caplog) -> None:
     sessions = open_ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
@@ -64,19 +73,21 @@ def test_an_unreachable_ledger_is_logged_and_counted(tmp_path, caplog) -> None:
         sink.record(EVENT)
         sink.record_attribution([ROW])
         sink.record_capacity(CAPACITY)
-    assert sink.failures == 3
-    assert sink.by_kind == {"usage": 1, "attribution": 1, "capacity": 1}
+        sink.record_audit(AUDIT)
+    assert sink.failures == 4
+    assert sink.by_kind == {"usage": 1, "attribution": 1, "capacity": 1, "audit": 1}
     assert "usage sink failed to store usage" in caplog.text
     # The sink after the failing one still got every record.
     assert memory.events == [EVENT] and memory.attribution == [ROW]
-    assert memory.capacity == [CAPACITY]
+    assert memory.capacity == [CAPACITY] and memory.audits == [AUDIT]
 
 
 def test_a_refusing_sink_never_raises() -> None:
     sink = GuardedSink(Refusing())
     for _ in range(3):
         sink.record(EVENT)
-    assert sink.failures == 3
+    sink.record_audit(AUDIT)
+    assert sink.failures == 4
 
 
 def test_device_seconds_never_exceed_the_measured_wall_time() -> None:
