@@ -18,7 +18,11 @@ state file, ``/proc`` for memory) and never from a test hook:
 * its peak RSS grew by at most twice the response cap during the phase (the bombs
   inflate to 256 MiB each);
 * every round waited for miners at most its deadline plus a small slack;
-* the honest miner's answers in the phase were verified (scored), the attacker's never;
+* the honest miner's answers in the phase were verified (scored), the attacker's never:
+  nothing it sends is accepted, and where an answer parses and binds its digests
+  (random latents) it is audited (these validators audit every answer,
+  ``--audit-rate 1``) and the audit fails, so its work is forfeited and it is penalized
+  (``--penalty-tempos 1`` keeps the windows short: the phases after it need it asked);
 * and what the phase is about (no capacity row from the attacker, device seconds within
   the wall time, copies flagged, orders that end at their deadline, checked frames).
 
@@ -102,6 +106,14 @@ class Validator:
                     models.CapacityReport.hotkey == hotkey, models.CapacityReport.time >= since
                 )
             ).all()
+
+    def audits(self, request_ids: set[str]) -> dict[str, tuple[str, str]]:
+        """The audits of these answers: request id -> (outcome, reason)."""
+        with self.sessions() as session:
+            rows = session.scalars(
+                select(models.Audit).where(models.Audit.request_id.in_(request_ids))
+            ).all()
+        return {r.request_id: (r.outcome, r.reason) for r in rows}
 
     def state(self) -> dict:
         path = self.workdir / "state.json"
@@ -200,6 +212,7 @@ def _start_validator(
         "--round-interval", "0.2", "--horizons", "8", "--precisions", "fp32,bf16",
         "--deadline", str(DEADLINE_S), "--capacity-refresh", "1",
         "--capacity-timeout", str(CAPACITY_TIMEOUT_S),
+        "--audit-rate", "1.0", "--penalty-tempos", "1",
     ]  # fmt: skip
     if store is not None:
         argv += ["--store", str(store), "--shard-interval", "1", "--inner-steps", "4",
@@ -333,11 +346,27 @@ def _common_checks(arena: Arena, mode: str, attacker_scores_zero: bool = True) -
         attacker = [e for e in events if e.miner_uid == arena.hostile_uid]
         assert attacker, (v.name, mode)
         if attacker_scores_zero:
-            verified = [(e.time, e.origin, e.workload, e.reason) for e in attacker if e.verified]
-            assert not verified, (v.name, mode, (start, end), verified)
+            _accepted_ones_failed_their_audits(arena, v, mode, attacker)
         for e in attacker:  # device seconds: finite, never past the measured wall time
             limit = SHARD_DEADLINE_S if e.workload == "train_shard" else DEADLINE_S
             assert math.isfinite(e.device_seconds) and e.device_seconds <= limit + SLACK_S
+
+
+def _accepted_ones_failed_their_audits(
+    arena: Arena, v: Validator, mode: str, attacker: list[models.UsageEvent]
+) -> None:
+    """Whatever of the attacker's was accepted (only an answer that binds its digests
+    can be) was audited and failed: forfeited, never paid."""
+    accepted = {e.request_id: e for e in attacker if e.verified}
+    assert all(e.workload == "rollout" for e in accepted.values()), (v.name, mode, accepted)
+    if not accepted:
+        return
+    arena.wait(
+        f"{mode}: audits of the attacker's bound answers",
+        lambda: len(v.audits(set(accepted))) == len(accepted),
+    )
+    audits = v.audits(set(accepted))
+    assert all(outcome == "failed" for outcome, _ in audits.values()), (v.name, mode, audits)
 
 
 def _attacker_reasons(arena: Arena, v: Validator, mode: str, workload: str) -> list[str]:
@@ -417,10 +446,20 @@ def test_out_of_range_and_infinite_capacity_values_are_never_stored(arena: Arena
 def test_infinite_timings_are_refused_and_device_seconds_clamped(arena: Arena) -> None:
     _run_phase(arena, "timings", {"/v1/rollout": 4, "/v1/shard": 3})
     _common_checks(arena, "timings")  # device seconds within the wall time, all finite
+    start, end = arena.windows["timings"]
     for v in arena.validators:
         reasons = _attacker_reasons(arena, v, "timings", "rollout")
         assert any("compute_ms" in r for r in reasons), (v.name, reasons)  # inf refused
-        assert any(r == "outside tolerance" for r in reasons), (v.name, reasons)  # parsed
+        parsed = {
+            e.request_id
+            for e in v.events(start, end)
+            if e.miner_uid == arena.hostile_uid and e.workload == "rollout" and e.verified
+        }
+        assert parsed, (v.name, reasons)  # the huge-but-finite one parsed and bound...
+        audits = v.audits(parsed).values()  # ...and its audit found the random latents
+        assert any(reason.startswith("outside_tolerance") for _, reason in audits), audits
+        # Kept by hotkey in the validator's state.
+        assert "rollout" in v.state()["penalties"][arena.hostile_hotkey], v.name
 
 
 def _shard_validator(arena: Arena) -> Validator:
@@ -430,9 +469,9 @@ def _shard_validator(arena: Arena) -> Validator:
 @pytest.mark.parametrize(
     ("mode", "reason"),
     [
-        ("fifo", "update refused: ObjectRefused"),
-        ("symlink", "update refused: ObjectRefused"),
-        ("overwrite", "update refused"),
+        ("fifo", "update_refused: ObjectRefused"),
+        ("symlink", "update_refused: ObjectRefused"),
+        ("overwrite", "update_refused"),
         ("copy-id", "copy: names uid"),
         ("copy-resign", "copy: its update overlaps"),
     ],
@@ -443,8 +482,12 @@ def test_store_attacks_score_zero_and_never_hurt_the_honest_update(
     served = {"/v1/shard": 2 if mode == "symlink" else 1}
     _run_phase(arena, mode, served)
     _common_checks(arena, mode)
-    reasons = _attacker_reasons(arena, _shard_validator(arena), mode, "train_shard")
+    shard_validator = _shard_validator(arena)
+    reasons = _attacker_reasons(arena, shard_validator, mode, "train_shard")
     assert any(r.startswith(reason) for r in reasons), reasons
+    if reason.startswith("copy"):  # fraud: a failed audit's penalty window, by hotkey
+        penalty = shard_validator.state()["penalties"][arena.hostile_hotkey]["train_shard"]
+        assert penalty["reason"] == "copy", penalty
 
 
 def test_the_chain_pays_the_honest_miner_and_every_round_kept_its_deadline(arena: Arena) -> None:
