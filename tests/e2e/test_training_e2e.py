@@ -79,13 +79,18 @@ def test_incentive_goes_to_the_honest_trainer_and_heldout_loss_falls(tmp_path, m
     assert not any(e["verified"] for e in by_uid[uids[LAZY]])
     # The copier re-signs the honest update as its own and answers at once, often before
     # the honest answer arrives; authorship is the earliest *stored* object, so it is
-    # flagged every round it copies and never scores. When it finds nothing to copy in
-    # time it sends a lazy update, which gains nothing. The honest miner is never the
-    # one flagged.
+    # flagged every round it copies and never scores (then sits out a penalty window).
+    # When it finds nothing to copy in time it sends a lazy update, which gains nothing.
+    # The honest miner is never the one flagged.
     copier = by_uid[uids[COPY]]
     assert not any(e["verified"] for e in copier), copier
     assert any(e["reason"].startswith("copy") for e in copier), copier
-    assert all(e["reason"].startswith(("copy", "no gain")) for e in copier), copier
+    assert all(e["reason"].startswith(("copy", "no_gain")) for e in copier), copier
     assert not any(e["reason"].startswith("copy") for e in by_uid[uids[HONEST]])
+    # A copy is fraud: the copier got a failed audit's penalty window, kept by hotkey in
+    # the validator's state; the honest miner none.
+    penalties = _state(net)["penalties"]
+    assert penalties[net.keys.miners[COPY].hotkey.ss58_address]["train_shard"]["reason"] == "copy"
+    assert net.keys.miners[HONEST].hotkey.ss58_address not in penalties
     attribution = [r for r in records if r.get("kind") == "attribution"]
     assert attribution and all(r["by_workload"] == {"train_shard": 1.0} for r in attribution)
