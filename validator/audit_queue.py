@@ -180,14 +180,19 @@ class ArqAuditQueue:
 
 
 async def _worker_audit(ctx: dict[str, Any], payload: str) -> str:
-    """The arq job: check a batch in a thread (the worker's loop keeps its heartbeat)."""
+    """The arq job: check a batch on the worker's one model thread (the worker's event
+    loop keeps its heartbeat; one thread keeps torch's state and memory those of one
+    thread, as in the validator)."""
     try:
         jobs = [AuditJob.model_validate(j) for j in json.loads(payload)]
     except Exception as exc:  # noqa: BLE001 - a malformed job is answered, not raised
         log.warning("malformed audit job: %s", exc)
         return "[]"
     try:
-        verdicts = await asyncio.to_thread(run_jobs, ctx["model"], jobs, ctx["worker"])
+        loop = asyncio.get_running_loop()
+        verdicts = await loop.run_in_executor(
+            ctx["compute"], run_jobs, ctx["model"], jobs, ctx["worker"]
+        )
     except Exception as exc:  # noqa: BLE001 - one bad batch must not kill the worker
         log.exception("audit batch failed")
         verdicts = error_verdicts(jobs, f"worker: {type(exc).__name__}")
@@ -208,7 +213,11 @@ def make_worker(
         functions=[func(_worker_audit, name=ARQ_FUNCTION)],
         queue_name=queue_name,
         redis_settings=RedisSettings.from_dsn(redis_url),
-        ctx={"model": model, "worker": label},
+        ctx={
+            "model": model,
+            "worker": label,
+            "compute": ThreadPoolExecutor(1, thread_name_prefix="wmnet-audit-worker"),
+        },
         max_jobs=1,  # one batch at a time: the check uses every core it has
         job_timeout=600,
         keep_result=600,
