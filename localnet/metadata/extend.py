@@ -279,14 +279,34 @@ def _runtime_apis(ed: MetadataEditor) -> None:
 
 
 def _errors(ed: MetadataEditor) -> None:
-    """Error variants newer subtensor runtimes raise, by the SDK's error catalogue."""
-    for (_pallet_index, error_index), info in sorted(ERRORS.items()):
-        if info.pallet not in ERROR_PALLETS:
-            continue
-        enum_id = ed.pallet(info.pallet)["error"]["ty"]
-        if any(v["name"] == info.name for v in ed.variants(enum_id)):
-            continue
-        index = ed.free_index(enum_id, error_index)
-        if index > 255:
-            raise ValueError(f"no room for {info.pallet}.{info.name} in a u8 error index")
-        ed.add_variant(enum_id, info.name, index, [], info.docs or "")
+    """The error enums of the pallets the chain raises errors in, indexed as the runtime
+    SDK v11 targets indexes them (the SDK's error catalogue, generated from subtensor's
+    metadata).
+
+    The SDK names a failed extrinsic's error from the served metadata but a wrapped
+    one (``Sudo.Sudid``'s) from its own catalogue, so the two must agree: each enum
+    becomes the catalogue's variants at the catalogue's indices, and the recorded
+    runtime's variants the catalogue no longer has follow at free indices.
+    """
+    for pallet in ERROR_PALLETS:
+        enum_id = ed.pallet(pallet)["error"]["ty"]
+        recorded = {v["name"]: v for v in ed.variants(enum_id)}
+        catalogue = sorted(
+            (index, info) for (_, index), info in ERRORS.items() if info.pallet == pallet
+        )
+        variants = [
+            {
+                "name": info.name,
+                "fields": [],
+                "index": error_index,
+                "docs": recorded[info.name]["docs"] if info.name in recorded else [info.docs],
+            }
+            for error_index, info in catalogue
+        ]
+        named = {v["name"] for v in variants}
+        for old in recorded.values():
+            if old["name"] not in named:
+                variants.append({**old, "index": max(v["index"] for v in variants) + 1})
+        if max(v["index"] for v in variants) > 255:
+            raise ValueError(f"{pallet}'s errors do not fit a u8 index")
+        ed.types[enum_id]["def"]["variant"]["variants"] = variants
