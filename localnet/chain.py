@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,9 @@ class Chain:
         self._history: OrderedDict[int, ChainState] = OrderedDict()
         self._clock: threading.Thread | None = None
         self._stop = threading.Event()
+        # Called after each block is committed, under the lock: (number, its receipts).
+        # A JSON-RPC server's subscriptions hang off this; listeners must be quick.
+        self.listeners: list[Callable[[int, dict[str, Receipt]], None]] = []
         head = self.store.head()
         if head is None:
             self.state = genesis_state()
@@ -203,6 +207,11 @@ class Chain:
                 self._included.wait(remaining)
             return self._receipts.pop(xt.hash)
 
+    def take_receipt(self, extrinsic_hash: str) -> Receipt | None:
+        """The receipt of an extrinsic submitted without waiting, once (None if none yet)."""
+        with self._lock:
+            return self._receipts.pop(extrinsic_hash, None)
+
     def announce_shielded(self, xt: Extrinsic) -> None:
         """Deposit the signed inner extrinsic of a shielded submission (see calls/mev.py)."""
         with self._lock:
@@ -271,6 +280,11 @@ class Chain:
         for receipt in outcome.receipts.values():
             self._remember(receipt)
         self._included.notify_all()
+        for listener in list(self.listeners):
+            try:
+                listener(number, outcome.receipts)
+            except Exception as error:  # a listener's bug never stops the producer
+                _report(number, error)
 
     def _build(self, number: int, timestamp: int, live: list[Extrinsic]) -> BlockOutcome:
         """Execute the block, isolating faults: each retry starts from the committed state."""

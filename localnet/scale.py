@@ -129,6 +129,8 @@ class ChainCodec:
     ) -> ScaleExtrinsic:
         """Decode and check a signed extrinsic against this chain at ``head``.
 
+        ``genesis_hash`` is the chain's identity (its state's); the payload's
+        ``CheckGenesis`` part is the hash of block 0, as every client reads it.
         Raises :class:`InvalidTransaction` naming what is wrong. The signature and
         nonce are checked again by the pool (``block.validate``), which sees every
         extrinsic whatever its encoding.
@@ -159,7 +161,8 @@ class ChainCodec:
         if not data.endswith(call_bytes):  # the call is the extrinsic's last field
             raise undecodable("the call does not decode unambiguously")
         nonce, tip = int(decoded["nonce"]), int(decoded.get("tip") or 0)
-        era, era_hash, until = self._era(decoded.get("era"), genesis_hash, head, block_hash)
+        block_zero = block_hash(0)
+        era, era_hash, until = self._era(decoded.get("era"), block_zero, head, block_hash)
         mode = decoded.get("mode") or {}
         enabled = (mode.get("mode") if isinstance(mode, dict) else mode) == "Enabled"
         payload = self.codec.signature_payload(
@@ -168,7 +171,7 @@ class ChainCodec:
             nonce=nonce,
             tip=tip,
             tip_asset_id=None,
-            genesis_hash=genesis_hash,
+            genesis_hash=block_zero,
             era_block_hash=era_hash,
             metadata_hash=self.metadata_digest if enabled else None,
         )

@@ -20,14 +20,20 @@ def up(
     host: str | None = typer.Option(
         None, help="Bind address (default 127.0.0.1). A non-loopback address must be given here."
     ),
-    port: int = typer.Option(9946, help="Port to serve the chain on."),
+    port: int = typer.Option(
+        9944, help="Substrate JSON-RPC port (WebSocket and HTTP POST), as a subtensor node's."
+    ),
+    http_port: int = typer.Option(
+        9946, help="wmnet's own HTTP API (status, epochs, manual advance); 0 turns it off."
+    ),
     block_time: float = typer.Option(0.25, help="Seconds per block (0.25 fast runtime, 12 real)."),
     state: Path = typer.Option(DEFAULT_STATE, help="SQLite file the chain persists to."),
     manual: bool = typer.Option(False, help="No clock: seal a block per submission (tests)."),
 ) -> None:
     """Serve the local chain on loopback until interrupted."""
     from wmnet.localnet.chain import Chain
-    from wmnet.localnet.server import DEFAULT_HOST, check_bind, serve
+    from wmnet.localnet.rpc.server import PortInUse, RpcServer, serve_all
+    from wmnet.localnet.server import DEFAULT_HOST, check_bind, create_app
 
     explicit = host is not None
     bind = host or os.environ.get("WMNET_LOCALNET_HOST", DEFAULT_HOST)
@@ -37,16 +43,24 @@ def up(
         fail(str(error))
     if block_time <= 0:
         fail("--block-time must be positive")
+    if not 0 < port < 65536 or not 0 <= http_port < 65536 or port == http_port:
+        fail("--port and --http-port must be different ports in 1-65535 (--http-port 0: off)")
     chain = Chain(state.expanduser(), block_time=block_time)
-    if not manual:
-        chain.start_clock()
-    mode = "manual seal" if manual else f"{block_time}s blocks"
-    console.print(
-        f"wmnet localnet at [bold]http://{bind}:{port}[/] ({mode}), "
-        f"block {chain.head}, state {state.expanduser()}"
-    )
     try:
-        serve(chain, bind, port, explicit_host=explicit)
+        rpc = RpcServer(chain)
+        apps = [(rpc.app(), port)] + ([(create_app(chain), http_port)] if http_port else [])
+        if not manual:
+            chain.start_clock()
+        mode = "manual seal" if manual else f"{block_time}s blocks"
+        private = f", wmnet API http://{bind}:{http_port}" if http_port else ""
+        console.print(
+            f"wmnet localnet at [bold]ws://{bind}:{port}[/] (Substrate JSON-RPC{private}), "
+            f"{mode}, block {chain.head}, state {state.expanduser()}",
+            soft_wrap=True,
+        )
+        serve_all(apps, bind)
+    except PortInUse as error:
+        fail(f"{error}; pick another with --port / --http-port")
     finally:
         chain.close()
 
@@ -83,7 +97,7 @@ async def _status(network: str) -> dict:
 @app.command()
 def status(
     network: str = typer.Option(
-        "localnet", help="localnet, http://HOST:PORT, local, test, finney, ws://…"
+        "localnet", help="localnet, ws://HOST:PORT, http://HOST:PORT, local, test, finney"
     ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
