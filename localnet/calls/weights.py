@@ -149,6 +149,10 @@ def commit_timelocked(
         "SubtensorModule",
         "TimelockedWeightsCommitted",
         # subtensor: `let commit_hash = BlakeTwo256::hash(&commit)`.
-        [hotkey, subnet.netuid, "0x" + hashlib.blake2b(commit, digest_size=32).hexdigest(),
-         reveal_round],  # fmt: skip
+        [
+            hotkey,
+            subnet.netuid,
+            "0x" + hashlib.blake2b(commit, digest_size=32).hexdigest(),
+            reveal_round,
+        ],  # fmt: skip
     )

@@ -5,7 +5,7 @@ recorded by the bittensor SDK's maintainers (README.md beside this file says
 where from). It predates the runtime SDK v11 was generated from, so
 :func:`build` adds what the chain implements and that runtime lacks, each
 addition taken from subtensor's sources (``extend.py`` names them): the
-MevShield pallet, six per-subnet storage items, two runtime API methods, one
+MevShield pallet, six per-subnet storage items, four runtime API methods, one
 AdminUtils call and the error variants newer runtimes added. The result is
 what ``state_call("Metadata_metadata_at_version", 15)`` returns and what every
 SCALE value on the wire is encoded by.

@@ -238,7 +238,7 @@ def _admin_utils(ed: MetadataEditor) -> None:
 
 
 def _runtime_apis(ed: MetadataEditor) -> None:
-    """pallets/subtensor/runtime-api/src/lib.rs and rpc_info/subnet_info.rs."""
+    """pallets/subtensor/runtime-api/src/lib.rs, rpc_info/subnet_info.rs, pallets/swap."""
     netuid = ed.netuid()
     u16, u32, u64, u128 = (ed.prim(n) for n in ("u16", "u32", "u64", "u128"))
     i64 = ed.prim("i64")
@@ -268,6 +268,33 @@ def _runtime_apis(ed: MetadataEditor) -> None:
         [("netuid", netuid)],
         ed.option(ed.vec(entry)),
         "Current subnet hyperparameters (`SubnetHyperparamsV3`).",
+    )
+    # pallets/swap/runtime-api: `fn current_alpha_price_all() -> Vec<SubnetPrice>`.
+    price = ed.composite(
+        ["pallet_subtensor_swap_runtime_api", "SubnetPrice"],
+        [("netuid", netuid, "NetUid"), ("price", u64, "u64")],
+    )
+    ed.add_api_method(
+        "SwapRuntimeApi",
+        "current_alpha_price_all",
+        [],
+        ed.vec(price),
+        "Alpha prices for every subnet that has a dynamic mechanism.",
+    )
+    # rpc_info/stake_info.rs: what a coldkey may unstake per subnet (`btcli wallet balance`).
+    availability = ed.composite(
+        ["pallet_subtensor", "rpc_info", "stake_info", "StakeAvailability"],
+        [("total", ed.compact(u64), "Compact<AlphaBalance>"),
+         ("locked", ed.compact(u64), "Compact<AlphaBalance>"),
+         ("available", ed.compact(u64), "Compact<AlphaBalance>")],
+    )  # fmt: skip
+    account = ed.prim_account()
+    ed.add_api_method(
+        "StakeInfoRuntimeApi",
+        "get_stake_availability_for_coldkeys",
+        [("coldkey_accounts", ed.vec(account)), ("netuids", ed.option(ed.vec(netuid)))],
+        ed.btree_map(account, ed.btree_map(netuid, availability)),
+        "Per-coldkey, per-netuid stake availability; `netuids == None` means all subnets.",
     )
     ed.add_api_method(
         "SubnetInfoRuntimeApi",

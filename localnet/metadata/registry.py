@@ -45,6 +45,17 @@ class MetadataEditor:
             ["Option"], [{"name": "T", "type": inner}], {"variant": {"variants": variants}}
         )
 
+    def tuple(self, *items: int) -> int:
+        return self._find_or_add([], [], {"tuple": list(items)})
+
+    def btree_map(self, key: int, value: int) -> int:
+        """``BTreeMap<K, V>`` as scale-info describes it: a newtype over ``Vec<(K, V)>``."""
+        return self._find_or_add(
+            ["BTreeMap"],
+            [{"name": "K", "type": key}, {"name": "V", "type": value}],
+            {"composite": {"fields": [_field(None, self.vec(self.tuple(key, value)), None)]}},
+        )
+
     def bounded_bytes(self) -> int:
         """``BoundedVec<u8, S>``: one type whatever the bound (scale-info skips ``S``)."""
         u8 = self.prim("u8")

@@ -57,6 +57,15 @@ BLOCK_READERS: dict[tuple[str, str], BlockReader] = {
 }
 
 
+# Items whose reader answers in the chain's own units where subtensor stores another
+# representation: adapted on the way out, for JSON-RPC only.
+SCALE_ADAPTERS: dict[tuple[str, str], Callable[[Any], Any]] = {
+    # subtensor keeps a staker's *shares* of the hotkey's alpha pool as U64F64; this
+    # chain never dilutes a pool, so shares equal alpha rao one for one.
+    ("SubtensorModule", "Alpha"): lambda rao: {"bits": int(rao) << 64},
+}
+
+
 class StorageIndex:
     def __init__(self, chain: ChainCodec):
         self.chain = chain
@@ -114,6 +123,9 @@ class StorageIndex:
         return None
 
     def encode_value(self, entry: StorageEntry, value: Any) -> bytes:
+        adapt = SCALE_ADAPTERS.get((entry.pallet, entry.name))
+        if adapt is not None:
+            value = adapt(value)
         shaped = fit(self.types, _type_id(entry.value_type), value)
         return self.codec.encode(entry.value_type, shaped)
 
@@ -226,6 +238,8 @@ def fit(types: dict[int, Any], type_id: int, value: Any) -> Any:
         inner = (definition.get("sequence") or definition.get("array"))["type"]
         if isinstance(value, (bytes, bytearray, str)):
             return value  # byte vectors as bytes / 0x-hex
+        if isinstance(value, dict):  # a BTreeMap's pairs, in key order
+            value = sorted(value.items())
         return [fit(types, inner, v) for v in value]
     if "tuple" in definition:
         return [fit(types, t, v) for t, v in zip(definition["tuple"], value, strict=True)]

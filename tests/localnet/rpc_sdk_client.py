@@ -77,9 +77,7 @@ async def main(url: str) -> dict:
             )
         )
         ok(await client.submit_call(bt.calls.Sudo.sudo(call=inner), alice), "sudo")
-        inner = await client.compose(
-            bt.calls.AdminUtils.sudo_set_tempo(netuid=netuid, tempo=TEMPO)
-        )
+        inner = await client.compose(bt.calls.AdminUtils.sudo_set_tempo(netuid=netuid, tempo=TEMPO))
         ok(await client.submit_call(bt.calls.Sudo.sudo(call=inner), alice), "sudo tempo")
 
         # Burned registration: the SDK's intent always takes the MEV-shield path.
@@ -93,9 +91,7 @@ async def main(url: str) -> dict:
             )
             ok(await client.submit_call(call, miner), "raw burned_register")
             ok(
-                await client.execute(
-                    bt.ServeAxon(netuid=netuid, ip="127.0.0.1", port=8091), miner
-                ),
+                await client.execute(bt.ServeAxon(netuid=netuid, ip="127.0.0.1", port=8091), miner),
                 "serve axon",
             )
 
@@ -104,9 +100,7 @@ async def main(url: str) -> dict:
         # first pick is stale, on any chain; the refusal clears the cache, and the
         # SDK's own `retries` does not recognise its reworded Stale message, so the
         # client tries once more, as it would against a real localnet.
-        add = bt.AddStake(
-            netuid=netuid, hotkey_ss58=validator.hotkey.ss58_address, amount_tao=1000
-        )
+        add = bt.AddStake(netuid=netuid, hotkey_ss58=validator.hotkey.ss58_address, amount_tao=1000)
         first = await client.execute(add, validator)
         seen["stale_after_shield"] = getattr(first.error, "name", None)
         if not first.success:
@@ -123,9 +117,7 @@ async def main(url: str) -> dict:
         stake_block = await client.block()
 
         # A refused call carries subtensor's error name.
-        refused = await client.execute(
-            bt.StartCall(netuid=netuid), owner
-        )
+        refused = await client.execute(bt.StartCall(netuid=netuid), owner)
         seen["refused"] = {"success": refused.success, "name": getattr(refused.error, "name", None)}
         bad_sudo_inner = await client.compose(
             bt.calls.AdminUtils.sudo_set_tempo(netuid=netuid, tempo=TEMPO)
