@@ -48,3 +48,13 @@ def served(chain: Chain) -> Iterator[str]:
     """Serve ``chain`` on 127.0.0.1:<ephemeral>; yields its URL."""
     with served_app(create_app(chain), lifespan="off", ready_path="/v1/info") as url:
         yield url
+
+
+@contextmanager
+def served_rpc(chain: Chain) -> Iterator[str]:
+    """Serve ``chain``'s Substrate JSON-RPC on 127.0.0.1:<ephemeral>; yields its ws:// URL."""
+    from wmnet.localnet.rpc.server import RpcServer
+
+    server = RpcServer(chain)
+    with served_app(server.app(), lifespan="on", ready_path="/") as url:
+        yield "ws://" + url.removeprefix("http://")
