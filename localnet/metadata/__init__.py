@@ -3,10 +3,11 @@
 ``subtensor_spec343.hex`` is a subtensor runtime's own V15 metadata (spec 343),
 recorded by the bittensor SDK's maintainers (README.md beside this file says
 where from). It predates the runtime SDK v11 was generated from, so
-:func:`build` adds what the chain implements and that runtime lacks, each
-addition taken from subtensor's sources (``extend.py`` names them): the
-MevShield pallet, six per-subnet storage items, four runtime API methods, one
-AdminUtils call and the error variants newer runtimes added. The result is
+:func:`metadata_v15` adds what the chain implements and that runtime lacks,
+each addition taken from subtensor's sources (``extend.py`` names them): the
+MevShield pallet, six per-subnet storage items, four runtime API methods, two
+AdminUtils calls, the error enums of the runtime SDK v11 targets and the
+chain's own constants (block time, version). The result is
 what ``state_call("Metadata_metadata_at_version", 15)`` returns and what every
 SCALE value on the wire is encoded by.
 """

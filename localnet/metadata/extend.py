@@ -226,12 +226,19 @@ def _subnet_storage(ed: MetadataEditor) -> None:
 
 
 def _admin_utils(ed: MetadataEditor) -> None:
-    """pallets/admin-utils/src/lib.rs: ``sudo_set_activity_cutoff_factor``, call index 97."""
+    """pallets/admin-utils/src/lib.rs: two setters newer than the recorded runtime."""
     calls = ed.pallet("AdminUtils")["calls"]["ty"]
     ed.add_variant(
         calls,
+        "sudo_set_min_childkey_take_per_subnet",
+        93,  # #[pallet::call_index(93)]
+        [("netuid", ed.netuid(), "NetUid"), ("take", ed.prim("u16"), "u16")],
+        "Sets the minimum childkey take for a subnet (root or the subnet owner).",
+    )
+    ed.add_variant(
+        calls,
         "sudo_set_activity_cutoff_factor",
-        97,
+        97,  # #[pallet::call_index(97)]
         [("netuid", ed.netuid(), "NetUid"), ("factor_milli", ed.prim("u32"), "u32")],
         "Sets the activity-cutoff factor for a subnet, in per-mille of the tempo.",
     )

@@ -226,6 +226,10 @@ class Methods:
             return self.node.storage(raw, number)
         except UnknownBlock as error:
             raise RpcError(CLIENT_ERROR, f"Client error: UnknownBlock: {error}") from error
+        except (KeyError, IndexError, TypeError, ValueError) as error:  # the key's values
+            raise RpcError(
+                CLIENT_ERROR, f"Client error: cannot read this key: {type(error).__name__}"
+            ) from error
 
     def state_get_storage(self, params: Any) -> str | None:
         key, block_hash = _params(params, 1, 2)

@@ -57,6 +57,17 @@ BLOCK_READERS: dict[tuple[str, str], BlockReader] = {
 }
 
 
+# Readers the chain has for its private API that JSON-RPC does not serve: names no
+# subtensor runtime declares (its own hyperparameter keys), or a subtensor name the
+# chain reads with other keys. What they hold is served under subtensor's own names.
+PRIVATE_STORAGE: dict[tuple[str, str], str] = {
+    ("SubtensorModule", "MinChildkeyTake"): "per subnet here; subtensor's is one global value",
+    ("SubtensorModule", "AlphaHigh"): "subtensor's AlphaValues (low, high)",
+    ("SubtensorModule", "AlphaLow"): "subtensor's AlphaValues (low, high)",
+    ("SubtensorModule", "OwnerImmuneNeuronLimit"): "subtensor's ImmuneOwnerUidsLimit",
+    ("SubtensorModule", "PendingEmission"): "subtensor's PendingServerEmission",
+}
+
 # Items whose reader answers in the chain's own units where subtensor stores another
 # representation: adapted on the way out, for JSON-RPC only.
 SCALE_ADAPTERS: dict[tuple[str, str], Callable[[Any], Any]] = {
@@ -109,6 +120,8 @@ class StorageIndex:
         self, entry: StorageEntry, params: list[Any], state: ChainState, block: BlockView
     ) -> Any:
         item = (entry.pallet, entry.name)
+        if item in PRIVATE_STORAGE:
+            return None
         if item in BLOCK_READERS:
             return BLOCK_READERS[item](state, params, block)
         reader = READERS.get(item)
@@ -147,6 +160,8 @@ class StorageIndex:
 
     def _stored_keys(self, entry: StorageEntry, prefix: bytes, state: ChainState) -> list[bytes]:
         item = (entry.pallet, entry.name)
+        if item in PRIVATE_STORAGE:
+            return []
         if not entry.param_types:
             reader = READERS.get(item)
             if reader is not None and reader(state, []) is not None:
@@ -184,7 +199,7 @@ class StorageIndex:
     def _first_keys(self, entry: StorageEntry, state: ChainState) -> list[Any]:
         """A double map's possible first keys: the accounts the chain knows, or its subnets."""
         first = self.types[_type_id(entry.param_types[0])]
-        if first["path"][-1:] == ["AccountId32"]:
+        if (first.get("path") or [])[-1:] == ["AccountId32"]:
             accounts = set(state.hotkey_owner) | set(state.accounts)
             accounts |= {key.split("|")[0] for key in state.stakes}
             return sorted(accounts)
@@ -217,16 +232,20 @@ def fit(types: dict[int, Any], type_id: int, value: Any) -> Any:
     name (a reader's extra keys dropped, a missing one an error), newtypes unwrapped."""
     ty = types[type_id]
     definition = ty["def"]
+    if (ty.get("path") or [])[-1:] == ["BTreeMap"]:
+        key_type, value_type = (p["type"] for p in ty["params"])
+        return {fit(types, key_type, k): fit(types, value_type, v) for k, v in value.items()}
     if "composite" in definition:
         fields = definition["composite"].get("fields") or []
         if len(fields) == 1 and not fields[0].get("name"):
             return fit(types, fields[0]["type"], value)  # a newtype: NetUid(u16), ...
         if fields and fields[0].get("name"):
             if not isinstance(value, dict):
-                raise TypeError(f"{'::'.join(ty['path'])} needs a map, got {type(value).__name__}")
+                name = "::".join(ty.get("path") or [])
+                raise TypeError(f"{name} needs a map, got {type(value).__name__}")
             missing = [f["name"] for f in fields if f["name"] not in value]
             if missing:
-                raise KeyError(f"{'::'.join(ty['path'])} needs {missing}")
+                raise KeyError(f"{'::'.join(ty.get('path') or [])} needs {missing}")
             return {f["name"]: fit(types, f["type"], value[f["name"]]) for f in fields}
         return value
     if "variant" in definition and ty.get("path") == ["Option"]:
@@ -238,8 +257,6 @@ def fit(types: dict[int, Any], type_id: int, value: Any) -> Any:
         inner = (definition.get("sequence") or definition.get("array"))["type"]
         if isinstance(value, (bytes, bytearray, str)):
             return value  # byte vectors as bytes / 0x-hex
-        if isinstance(value, dict):  # a BTreeMap's pairs, in key order
-            value = sorted(value.items())
         return [fit(types, inner, v) for v in value]
     if "tuple" in definition:
         return [fit(types, t, v) for t, v in zip(definition["tuple"], value, strict=True)]
