@@ -255,6 +255,8 @@ class Connection:
         self.heads: dict[str, tuple[str, str]] = {}  # id -> (kind, notification method)
         self.others: dict[str, str] = {}  # id -> kind (runtime version, extrinsic watch)
         self.tasks: set[asyncio.Task[Any]] = set()
+        # Set when the client is gone or the socket fails: nothing may wait on it then.
+        self.closed = asyncio.Event()
 
     def head_subscriptions(self) -> int:
         return len(self.heads)
@@ -271,13 +273,15 @@ class Connection:
                 text = message.get("text")
                 if text is None:
                     text = message.get("bytes") or b""
-                await self.inflight.acquire()
+                if not await self._or_closed(self.inflight.acquire()):
+                    break
                 task = asyncio.create_task(self._answer(text))
                 self.tasks.add(task)
                 task.add_done_callback(self.tasks.discard)
         except (WebSocketDisconnect, RuntimeError):
             pass
         finally:
+            self.closed.set()
             self.server.connections.discard(self)
             for task in list(self.tasks):
                 task.cancel()
@@ -285,18 +289,36 @@ class Connection:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await writer
 
+    async def _or_closed(self, awaitable: Any) -> bool:
+        """Await ``awaitable`` unless the connection closes first (then False)."""
+        if self.closed.is_set():
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            return False
+        work = asyncio.ensure_future(awaitable)
+        gone = asyncio.ensure_future(self.closed.wait())
+        done, _ = await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if work in done:
+            gone.cancel()
+            return True
+        work.cancel()
+        return False
+
     async def _answer(self, text: str | bytes) -> None:
         try:
             reply = await self.server.handle_text(text, self)
             if reply is not None:
-                await self.outbox.put(json.dumps(reply))
+                await self._or_closed(self.outbox.put(json.dumps(reply)))
         finally:
             self.inflight.release()
 
     async def _write(self) -> None:
-        while True:
-            frame = await self.outbox.get()
-            await self.websocket.send_text(frame)
+        try:
+            while True:
+                frame = await self.outbox.get()
+                await self.websocket.send_text(frame)
+        except Exception:  # the client went away mid-send: stop everything waiting on it
+            self.closed.set()
 
     def _notify(self, method: str, subscription: str, result: Any) -> None:
         frame = {
@@ -438,6 +460,7 @@ def serve_all(apps: list[tuple[Any, int]], host: str) -> None:
                 ws_max_size=MAX_FRAME_BYTES,
                 ws_ping_interval=None,
                 lifespan="on",
+                timeout_graceful_shutdown=2,
             )
         )
         for app, _port in apps
