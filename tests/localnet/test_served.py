@@ -52,6 +52,8 @@ class Served:
             "up",
             "--manual",
             "--port",
+            str(_free_port()),
+            "--http-port",
             str(self.port),
             "--state",
             str(state),
