@@ -419,6 +419,41 @@ class _Server(uvicorn.Server):
         yield
 
 
+@contextlib.contextmanager
+def serve_in_thread(chain: Chain, host: str = "127.0.0.1") -> Any:
+    """Serve ``chain``'s JSON-RPC on ``host``:<ephemeral> from a daemon thread (tests,
+    benchmarks); yields the ``ws://`` URL and stops the server on exit."""
+    import threading
+    import time
+
+    sock = listen(host, 0)
+    server = _Server(
+        uvicorn.Config(
+            RpcServer(chain).app(),
+            log_level="warning",
+            ws_max_size=MAX_FRAME_BYTES,
+            ws_ping_interval=None,
+            lifespan="on",
+            timeout_graceful_shutdown=2,
+        )
+    )
+    thread = threading.Thread(
+        target=lambda: asyncio.run(server.serve(sockets=[sock])), name="rpc", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the JSON-RPC server did not start")
+        time.sleep(0.02)
+    try:
+        yield f"ws://{host}:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
+
+
 class PortInUse(OSError):
     """A port the served chain cannot listen on."""
 

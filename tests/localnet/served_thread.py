@@ -55,8 +55,7 @@ def served(chain: Chain) -> Iterator[str]:
 @contextmanager
 def served_rpc(chain: Chain) -> Iterator[str]:
     """Serve ``chain``'s Substrate JSON-RPC on 127.0.0.1:<ephemeral>; yields its ws:// URL."""
-    from wmnet.localnet.rpc.server import RpcServer
+    from wmnet.localnet.rpc.server import serve_in_thread
 
-    server = RpcServer(chain)
-    with served_app(server.app(), lifespan="on", ready_path="/") as url:
-        yield "ws://" + url.removeprefix("http://")
+    with serve_in_thread(chain) as url:
+        yield url
