@@ -85,7 +85,7 @@ def test_metadata_in_both_versions_and_the_runtime_version(http):
     assert version["implName"] == "wmnet-localnet" and version["transactionVersion"] == 1
 
 
-def test_storage_at_a_past_block_and_fee_quotes(http, chain):
+def test_storage_at_a_past_block_and_its_events(http, chain):
     codec = RuntimeCodec(md.metadata_v15(), spec_version=343, transaction_version=1)
     bob = dev_keypair("//Bob").ss58_address
     entry = codec.storage_entry("System", "Account")
@@ -121,3 +121,24 @@ def test_a_block_from_either_front_door_decodes(http, chain):
         ("Timestamp", "set"),
         ("Balances", "transfer_keep_alive"),
     ]
+
+
+def test_fee_quotes_name_the_chain_fee(http, chain):
+    codec = RuntimeCodec(md.metadata_v15(), spec_version=343, transaction_version=1)
+    alice = dev_keypair("//Alice")
+    call = codec.compose_call(
+        "Balances", "transfer_keep_alive", {"dest": dev_keypair("//Bob").ss58_address, "value": 1}
+    )
+    data, _ = codec.encode_signed_extrinsic(
+        call, public_key=alice.public_key, signature=b"\x00" * 64, signature_version=1,
+        era="00", nonce=0, tip=5, tip_asset_id=None,
+    )  # fmt: skip
+    quote = rpc(http, "payment_queryInfo", "0x" + data.hex())["result"]
+    assert quote["partialFee"] == str(125_000 + 5)  # the flat fee plus the tip
+    weights = codec.compose_call("SubtensorModule", "set_mechanism_weights", {
+        "netuid": 1, "mecid": 0, "dests": [0], "weights": [1], "version_key": 0})  # fmt: skip
+    free, _ = codec.encode_signed_extrinsic(
+        weights, public_key=alice.public_key, signature=b"\x00" * 64, signature_version=1,
+        era="00", nonce=0, tip=0, tip_asset_id=None,
+    )  # fmt: skip
+    assert rpc(http, "payment_queryInfo", "0x" + free.hex())["result"]["partialFee"] == "0"
