@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from wmnet.neurons.output import console, fail, print_json, print_table
+from wmnet.neurons.output import NETWORK_HELP, console, fail, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
 ingest_app = typer.Typer(no_args_is_help=True)
@@ -140,7 +140,7 @@ def migrate(
 @ingest_app.command("chain")
 def ingest_chain(
     netuid: int = typer.Option(..., help="Subnet to index."),
-    network: str = typer.Option("localnet", help="localnet, http://HOST:PORT, local, ws://…"),
+    network: str = typer.Option("localnet", help=NETWORK_HELP),
     backfill: int = typer.Option(16, min=1, help="Epochs to read back on an empty ledger."),
     tao_price: str | None = typer.Option(
         None, help="Currency per TAO for valuation (default WMNET_TAO_PRICE)."

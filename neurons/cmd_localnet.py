@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from wmnet.neurons.output import console, fail, print_json, print_table
+from wmnet.neurons.output import NETWORK_HELP, console, fail, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -96,9 +96,7 @@ async def _status(network: str) -> dict:
 
 @app.command()
 def status(
-    network: str = typer.Option(
-        "localnet", help="localnet, ws://HOST:PORT, http://HOST:PORT, local, test, finney"
-    ),
+    network: str = typer.Option("localnet", help=NETWORK_HELP),
     json_out: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Print the chain's block, its subnets and their neurons."""

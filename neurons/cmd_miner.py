@@ -7,7 +7,7 @@ import logging
 
 import typer
 
-from wmnet.neurons.output import fail
+from wmnet.neurons.output import NETWORK_HELP, fail
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -24,9 +24,7 @@ def run(
     hotkey: str = typer.Option("default", "--hotkey", help="Hotkey name within the wallet."),
     wallet_path: str | None = typer.Option(None, "--wallet-path", help="Wallets directory."),
     netuid: int = typer.Option(..., "--netuid", help="Subnet to serve."),
-    network: str = typer.Option(
-        "localnet", "--network", help="localnet, http://HOST:PORT, local, test, finney, ws://…"
-    ),
+    network: str = typer.Option("localnet", "--network", help=NETWORK_HELP),
     host: str | None = typer.Option(
         None, "--host", help="Bind address (default 127.0.0.1; 0.0.0.0 needs --external-ip)."
     ),

@@ -7,13 +7,11 @@ from typing import Any
 
 import typer
 
-from wmnet.neurons.output import console, fail, print_json, print_metagraph
+from wmnet.neurons.output import NETWORK_HELP, console, fail, print_json, print_metagraph
 
 app = typer.Typer(no_args_is_help=True)
 
-NETWORK = typer.Option(
-    "localnet", "--network", help="localnet, http://HOST:PORT, local, test, finney, ws://…"
-)
+NETWORK = typer.Option("localnet", "--network", help=NETWORK_HELP)
 WALLET = typer.Option(
     ..., "--wallet", help="Wallet name, or a dev URI such as //Alice on a localnet."
 )

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import typer
 
+from wmnet.neurons.output import NETWORK_HELP
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -44,7 +46,7 @@ def run(
     wallet: str = typer.Option(..., "--wallet", help="Wallet name, or a dev URI like //Bob."),
     hotkey: str = typer.Option("default", "--hotkey", help="Hotkey name."),
     netuid: int = typer.Option(..., "--netuid", min=1, max=65535),
-    network: str = typer.Option("localnet", "--network", help="localnet, http://…, local, …"),
+    network: str = typer.Option("localnet", "--network", help=NETWORK_HELP),
     state: Path = typer.Option(
         Path("~/.wmnet/validator/state.json"), "--state", help="Scores and last weights."
     ),

@@ -56,3 +56,9 @@ def print_metagraph(title: str, neurons: list[dict[str, Any]]) -> None:
             for n in neurons
         ],
     )
+
+
+# What `--network` takes, the same in every command.
+NETWORK_HELP = (
+    "localnet (ws://127.0.0.1:9944), ws://HOST:PORT, local, test, finney, http://HOST:PORT"
+)
