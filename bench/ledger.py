@@ -7,7 +7,10 @@
 * ``report_seconds``: ``build_report(by=workload)`` over ``rows`` usage rows (bulk
   loaded, not timed), 2 workloads x 2 origins, 256 miners, plus 500 epochs of 64 UIDs
   with subsidies and 10,000 revenue events; the whole history, no time filter.
-  Also ``report_miner_seconds`` and ``report_window_seconds`` (one day of 30).
+  Also ``report_miner_seconds`` and ``report_window_seconds`` (one day of 30), and the
+  other groupings the dashboard reads: ``report_epoch_seconds`` (500 epochs),
+  ``report_day_seconds`` (30 days), ``report_hour_seconds`` (720 hours) and
+  ``report_customer_seconds``.
 
 Each timed step runs ``repeats`` times; min and median are reported. On PostgreSQL the
 given URL is a server to make scratch databases on (created and dropped here).
@@ -34,7 +37,7 @@ from wmnet.ledger.db import make_engine, migrate
 from wmnet.ledger.indexer import EpochSnapshot, NeuronRow, store_epoch
 from wmnet.ledger.reports import ReportQuery, build_report
 from wmnet.ledger.usage import ingest_jsonl, store_usage_rows
-from wmnet.ledger.valuation import Valuation
+from wmnet.ledger.valuation import AlphaPrice, PriceOrigin, Valuation
 from wmnet.protocol.usage import UsageEvent, WeightAttribution
 
 DAY = 86_400.0
@@ -148,7 +151,8 @@ def bulk_chain_and_revenue(sessions: sessionmaker[Session], epochs: int = 500) -
             for u in range(4, 64)
         ]
         snapshot = EpochSnapshot(1, 100 + 361 * e, T0 + 30 * DAY * e / epochs, 360, "owner",
-                                 tuple(neurons), 10**9, "bench", 11796)  # fmt: skip
+                                 tuple(neurons), AlphaPrice(10**9, PriceOrigin.CHAIN, "bench"),
+                                 11796)  # fmt: skip
         store_epoch(sessions, snapshot, valuation, "bench")
     with sessions.begin() as session:
         session.add(
@@ -213,6 +217,10 @@ def bench_ledger(
                 "report_window_seconds": ReportQuery.parse(
                     "workload", str(T0 + 10 * DAY), str(T0 + 11 * DAY)
                 ),
+                "report_epoch_seconds": ReportQuery.parse("epoch"),
+                "report_day_seconds": ReportQuery.parse("day"),
+                "report_hour_seconds": ReportQuery.parse("hour"),
+                "report_customer_seconds": ReportQuery.parse("customer"),
             }
             with sessions() as session:  # the rollups agree with the rows they sum
                 stored = session.scalar(select(func.count()).select_from(models.UsageEvent))

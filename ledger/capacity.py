@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from wmnet.ledger import models
@@ -42,3 +43,23 @@ def store_capacity(
         insert_ignore(
             session, models.CapacityReport.__table__, [capacity_row(report, netuid, miner_uid)]
         )
+
+
+def capacity_in_window(
+    session: Session, since: float | None, until: float | None, netuid: int | None
+) -> list[models.CapacityReport]:
+    """The capacity reports that can cover part of ``[since, until)`` (a report covers up
+    to ``window_s`` before its time, at most a day), oldest first per miner; with
+    ``netuid``, that subnet's and those that named none."""
+    statement = select(models.CapacityReport).order_by(
+        models.CapacityReport.hotkey, models.CapacityReport.time
+    )
+    if since is not None:
+        statement = statement.where(models.CapacityReport.time >= since)
+    if until is not None:
+        statement = statement.where(models.CapacityReport.time < until + 86_400)
+    if netuid is not None:
+        statement = statement.where(
+            (models.CapacityReport.netuid == netuid) | models.CapacityReport.netuid.is_(None)
+        )
+    return list(session.scalars(statement))

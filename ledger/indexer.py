@@ -2,11 +2,12 @@
 
 Works on any network the SDK reaches (``wmnet.localnet.network.client_for``). For a
 subnet it reads the metagraph at the head; ``last_step`` is the newest epoch's block.
-The metagraph *at* an epoch block carries that epoch's per-UID ``emission`` (rao),
-stakes, incentive, dividends and permits; the one at ``block - 1`` names the epoch
-before (its ``last_step``). The indexer walks back that way to the newest epoch it
-already holds (or ``backfill`` epochs on a fresh ledger, or as far as the chain keeps
-history), then stores the new epochs oldest first.
+The metagraph *at* an epoch block carries that epoch's per-UID ``emission`` (rao of
+the subnet's alpha, not TAO), stakes, incentive, dividends, permits and the subnet
+pool's reserves, whose ratio is the epoch's alpha price (``valuation.AlphaPrice``);
+the one at ``block - 1`` names the epoch before (its ``last_step``). The indexer walks
+back that way to the newest epoch it already holds (or ``backfill`` epochs on a fresh
+ledger, or as far as the chain keeps history), then stores the new epochs oldest first.
 
 Idempotent and resumable: each epoch is written in one transaction (epoch row,
 per-UID rows, subsidy split) and ``(netuid, block)`` is unique, so a kill mid-ingest
@@ -33,10 +34,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from wmnet.ledger.models import RAO_PER_TAO, Epoch, EpochEmission
+from wmnet.ledger.models import Epoch, EpochEmission
 from wmnet.ledger.subsidy import attribute_epoch
 from wmnet.ledger.upsert import insert_ignore
-from wmnet.ledger.valuation import Valuation
+from wmnet.ledger.valuation import AlphaPrice, Valuation
 
 log = logging.getLogger(__name__)
 U16_MAX = 65535
@@ -47,8 +48,8 @@ class NeuronRow:
     uid: int
     hotkey: str
     coldkey: str
-    emission_rao: int
-    stake_rao: int
+    emission_alpha_rao: int
+    stake_alpha_rao: int
     incentive_u16: int
     dividends_u16: int
     validator_permit: bool
@@ -64,8 +65,7 @@ class EpochSnapshot:
     tempo: int
     owner_hotkey: str
     neurons: tuple[NeuronRow, ...]
-    alpha_price_rao: int
-    alpha_price_source: str
+    alpha_price: AlphaPrice
     owner_cut_u16: int | None
 
 
@@ -94,15 +94,19 @@ def _u16(fraction: float) -> int:
     return max(0, min(U16_MAX, round(fraction * U16_MAX)))
 
 
-def _pool_price(graph: bt.Metagraph) -> tuple[int, str]:
+async def _alpha_price(client: bt.Client, graph: bt.Metagraph, block: int) -> AlphaPrice:
+    """The runtime's spot alpha price at ``block`` and the pool reserves in the metagraph
+    (exact rao; ``Metagraph.price`` is their float ratio). See ``valuation``."""
+    try:
+        spot = await client.runtime(
+            bt.runtime_api.SwapRuntimeApi.current_alpha_price, [graph.netuid], block=block
+        )
+    except bt.BittensorError as error:  # a runtime without the swap API
+        log.info("no SwapRuntimeApi.current_alpha_price at block %d: %s", block, error)
+        spot = None
     tao_in = int(graph.raw.get("tao_in") or 0)
     alpha_in = int(graph.raw.get("alpha_in") or 0)
-    if alpha_in > 0:
-        return (
-            tao_in * RAO_PER_TAO // alpha_in,
-            f"chain: pool tao_in/alpha_in at block {graph.block}",
-        )
-    return RAO_PER_TAO, "default: 1 alpha = 1 TAO (the chain reported no pool)"
+    return AlphaPrice.from_chain(None if spot is None else int(spot), tao_in, alpha_in, block)
 
 
 async def read_epoch(client: bt.Client, netuid: int, block: int) -> EpochSnapshot:
@@ -120,14 +124,14 @@ async def read_epoch(client: bt.Client, netuid: int, block: int) -> EpochSnapsho
     info = await client.block_info(block)  # the Timestamp.set inherent's time
     if info is None:
         raise LookupError(f"block {block} is not on the chain")
-    price, source = _pool_price(graph)
+    price = await _alpha_price(client, graph, block)
     neurons = tuple(
         NeuronRow(
             uid=n.uid,
             hotkey=n.hotkey,
             coldkey=n.coldkey,
-            emission_rao=n.emission.rao,
-            stake_rao=n.total_stake.rao,
+            emission_alpha_rao=n.emission.rao,
+            stake_alpha_rao=n.total_stake.rao,
             incentive_u16=_u16(n.incentive),
             dividends_u16=_u16(n.dividends),
             validator_permit=n.validator_permit,
@@ -141,8 +145,7 @@ async def read_epoch(client: bt.Client, netuid: int, block: int) -> EpochSnapsho
         tempo=graph.tempo,
         owner_hotkey=graph.owner_hotkey,
         neurons=neurons,
-        alpha_price_rao=price,
-        alpha_price_source=source,
+        alpha_price=price,
         owner_cut_u16=cut_u16,
     )
 
@@ -157,16 +160,14 @@ def store_epoch(
     roles = {n.uid: role_of(n, snapshot.owner_hotkey) for n in snapshot.neurons}
     by_role = {"miner": 0, "validator": 0, "owner": 0}
     for n in snapshot.neurons:
-        by_role[roles[n.uid]] += n.emission_rao
+        by_role[roles[n.uid]] += n.emission_alpha_rao
     uid_total = sum(by_role.values())
     if snapshot.owner_cut_u16 is None:
         cut, cut_source = 0, "unknown: the chain did not report SubnetOwnerCut"
     else:
         cut = owner_cut_rao(uid_total, snapshot.owner_cut_u16)
         cut_source = f"derived: SubnetOwnerCut {snapshot.owner_cut_u16}/65535 of the emission"
-    price, price_source = snapshot.alpha_price_rao, snapshot.alpha_price_source
-    if valuation.alpha_price_rao is not None:
-        price, price_source = valuation.alpha_price_rao, valuation.alpha_price_source
+    price = valuation.alpha_price or snapshot.alpha_price  # the operator's overrides
     try:
         return _write_epoch(
             sessions,
@@ -176,7 +177,7 @@ def store_epoch(
             roles,
             by_role,
             (cut, cut_source),
-            (price, price_source),
+            price,
         )
     except IntegrityError:  # another indexer stored it between our check and our insert
         return False
@@ -190,10 +191,9 @@ def _write_epoch(
     roles: dict[int, str],
     by_role: dict[str, int],
     owner_cut: tuple[int, str],
-    alpha_price: tuple[int, str],
+    price: AlphaPrice,
 ) -> bool:
     cut, cut_source = owner_cut
-    price, price_source = alpha_price
     uid_total = sum(by_role.values())
     with sessions.begin() as session:
         exists = session.scalar(
@@ -207,15 +207,18 @@ def _write_epoch(
             time=snapshot.time,
             tempo=snapshot.tempo,
             network=network[:200],
-            uid_emission_rao=uid_total,
-            miner_emission_rao=by_role["miner"],
-            validator_emission_rao=by_role["validator"],
-            owner_emission_rao=by_role["owner"] + cut,
-            owner_cut_rao=cut,
+            uid_emission_alpha_rao=uid_total,
+            miner_emission_alpha_rao=by_role["miner"],
+            validator_emission_alpha_rao=by_role["validator"],
+            owner_emission_alpha_rao=by_role["owner"] + cut,
+            owner_cut_alpha_rao=cut,
             owner_cut_source=cut_source,
-            total_emission_rao=uid_total + cut,
-            alpha_price_rao=price,
-            alpha_price_source=price_source,
+            total_emission_alpha_rao=uid_total + cut,
+            alpha_price_tao_rao=price.tao_rao,
+            alpha_price_origin=price.origin.value,
+            alpha_price_source=price.source[:200],
+            pool_tao_rao=price.pool_tao_rao,
+            pool_alpha_rao=price.pool_alpha_rao,
             currency=valuation.currency,
             tao_price_micro=valuation.tao_price_micro,
             tao_price_source=valuation.tao_price_source,
@@ -233,8 +236,8 @@ def _write_epoch(
                     "hotkey": n.hotkey,
                     "coldkey": n.coldkey,
                     "role": roles[n.uid],
-                    "emission_rao": n.emission_rao,
-                    "stake_rao": n.stake_rao,
+                    "emission_alpha_rao": n.emission_alpha_rao,
+                    "stake_alpha_rao": n.stake_alpha_rao,
                     "incentive_u16": n.incentive_u16,
                     "dividends_u16": n.dividends_u16,
                     "validator_permit": n.validator_permit,

@@ -1,11 +1,13 @@
 """The ledger's tables (SQLAlchemy 2 typed ORM).
 
-Money is integers only: chain amounts in rao (1 TAO = 1e9 rao; on wmnet's chain
-1 alpha = 1 TAO), currency amounts in micro-units (1 USD = 1,000,000 micro-USD).
-Prices are integers too: ``alpha_price_rao`` is TAO rao per whole alpha (1e9 means
-1 α = 1 TAO), ``tao_price_micro`` currency micro-units per whole TAO. Shares and
-weights that must apportion exactly are parts per billion (``*_ppb``). Times are
-unix seconds.
+Money is integers only, and every column names its unit: ``*_alpha_rao`` is an amount
+of the subnet's alpha token in rao of alpha (1 α = 1e9 rao of alpha; emission and
+stake on a subnet are alpha, not TAO), ``*_tao_rao`` an amount of TAO in rao
+(1 TAO = 1e9 rao), ``*_micro`` currency micro-units (1 USD = 1,000,000 micro-USD).
+Prices are integers too: ``alpha_price_tao_rao`` is TAO rao per whole alpha (1e9
+means 1 α = 1 TAO; NULL when neither the chain nor the operator gave one),
+``tao_price_micro`` currency micro-units per whole TAO. Shares and weights that must
+apportion exactly are parts per billion (``*_ppb``). Times are unix seconds.
 
 ``docs/ledger.md`` describes every table and how each report figure is computed.
 """
@@ -37,6 +39,8 @@ NAMING = {
 
 ROLES = ("miner", "validator", "owner")
 ORIGINS = ("organic", "synthetic")
+# Where an epoch's alpha price came from (``valuation.PriceOrigin``).
+ALPHA_PRICE_ORIGINS = ("chain", "config", "missing")
 UNATTRIBUTED = "unattributed"  # the workload of miner emission no attribution covered
 PPB = 10**9  # parts per billion: shares and weights as exact integers
 RAO_PER_TAO = 10**9
@@ -59,15 +63,21 @@ class Epoch(Base):
     time: Mapped[float] = mapped_column(Float, index=True)  # the epoch block's timestamp
     tempo: Mapped[int] = mapped_column(Integer)
     network: Mapped[str] = mapped_column(String(200))
-    uid_emission_rao: Mapped[int] = mapped_column(BigInteger)  # sum of per-UID emission
-    miner_emission_rao: Mapped[int] = mapped_column(BigInteger)
-    validator_emission_rao: Mapped[int] = mapped_column(BigInteger)
-    owner_emission_rao: Mapped[int] = mapped_column(BigInteger)  # owner UID's + owner cut
-    owner_cut_rao: Mapped[int] = mapped_column(BigInteger)
+    # Emission of the epoch in rao of alpha (the subnet's token, not TAO).
+    uid_emission_alpha_rao: Mapped[int] = mapped_column(BigInteger)  # sum of per-UID emission
+    miner_emission_alpha_rao: Mapped[int] = mapped_column(BigInteger)
+    validator_emission_alpha_rao: Mapped[int] = mapped_column(BigInteger)
+    owner_emission_alpha_rao: Mapped[int] = mapped_column(BigInteger)  # owner UID's + owner cut
+    owner_cut_alpha_rao: Mapped[int] = mapped_column(BigInteger)
     owner_cut_source: Mapped[str] = mapped_column(String(200))
-    total_emission_rao: Mapped[int] = mapped_column(BigInteger)  # uid emission + owner cut
-    alpha_price_rao: Mapped[int] = mapped_column(BigInteger)  # TAO rao per 1 alpha
+    total_emission_alpha_rao: Mapped[int] = mapped_column(BigInteger)  # uid emission + cut
+    # TAO rao per whole alpha at the epoch's block; NULL: unknown (no TAO value).
+    alpha_price_tao_rao: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    alpha_price_origin: Mapped[str] = mapped_column(String(16), server_default="missing")
     alpha_price_source: Mapped[str] = mapped_column(String(200))
+    # The subnet pool's reserves the chain price was read from (SubnetTAO, SubnetAlphaIn).
+    pool_tao_rao: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    pool_alpha_rao: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     currency: Mapped[str] = mapped_column(String(8))
     tao_price_micro: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
     tao_price_source: Mapped[str] = mapped_column(String(200))
@@ -75,13 +85,13 @@ class Epoch(Base):
 
 
 class EpochEmission(Base):
-    """One UID's emission in one epoch (rao), with the role that earned it."""
+    """One UID's emission in one epoch (rao of alpha), with the role that earned it."""
 
     __tablename__ = "epoch_emissions"
     __table_args__ = (
         UniqueConstraint("epoch_id", "uid"),
         CheckConstraint("role IN ('miner', 'validator', 'owner')", name="role"),
-        CheckConstraint("emission_rao >= 0", name="emission_nonnegative"),
+        CheckConstraint("emission_alpha_rao >= 0", name="emission_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -90,15 +100,16 @@ class EpochEmission(Base):
     hotkey: Mapped[str] = mapped_column(String(64), index=True)
     coldkey: Mapped[str] = mapped_column(String(64))
     role: Mapped[str] = mapped_column(String(16))
-    emission_rao: Mapped[int] = mapped_column(BigInteger)
-    stake_rao: Mapped[int] = mapped_column(BigInteger)
+    emission_alpha_rao: Mapped[int] = mapped_column(BigInteger)
+    stake_alpha_rao: Mapped[int] = mapped_column(BigInteger)  # total stake, subnet units
     incentive_u16: Mapped[int] = mapped_column(Integer)
     dividends_u16: Mapped[int] = mapped_column(Integer)
     validator_permit: Mapped[bool] = mapped_column(Boolean)
 
 
 class Subsidy(Base):
-    """A miner's emission in one epoch split across workloads (sums to its emission)."""
+    """A miner's emission in one epoch split across workloads (sums to its emission, in
+    rao of alpha)."""
 
     __tablename__ = "subsidies"
     __table_args__ = (UniqueConstraint("epoch_id", "uid", "workload"),)
@@ -108,7 +119,7 @@ class Subsidy(Base):
     uid: Mapped[int] = mapped_column(Integer)
     hotkey: Mapped[str] = mapped_column(String(64))
     workload: Mapped[str] = mapped_column(String(32))
-    emission_rao: Mapped[int] = mapped_column(BigInteger)
+    emission_alpha_rao: Mapped[int] = mapped_column(BigInteger)
 
 
 class WeightAttribution(Base):

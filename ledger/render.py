@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,37 @@ FORMATS = ("table", "json", "csv")
 _COMMON = [
     ("requests_organic", "organic"),
     ("requests_synthetic", "synthetic"),
+    ("requests_failed", "failed"),
     ("units", "units"),
     ("device_seconds", "device s"),
     ("utilization_text", "utilization"),
-    ("emission_tao", "emissions TAO"),
-    ("emission_value_text", "emissions {cur}"),
-    ("revenue_text", "revenue {cur}"),
+    ("emission_alpha", "emission α"),
+    ("emission_tao", "emission TAO"),
+    ("emission_value", "emission {cur}"),
+    ("revenue", "revenue {cur}"),
     ("subsidy_ratio_text", "subsidy ratio"),
     ("cost_per_unit", "cost/unit {cur}"),
 ]
-COLUMNS: dict[str, list[tuple[str, str]]] = {
-    "workload": [("workload", "workload"), *_COMMON],
-    "miner": [("uid", "uid"), ("hotkey", "hotkey"), *_COMMON],
-    "epoch": [("key", "netuid/block"), ("time_iso", "time"), *_COMMON],
+_CUSTOMER = [
+    ("charges", "charges"),
+    ("units", "units"),
+    ("revenue", "revenue {cur}"),
+    ("revenue_share", "share"),
+    ("credit", "credit left {cur}"),
+]
+# (field, title) per grouping: the leading label columns, then the figures.
+LABELS: dict[str, list[tuple[str, str]]] = {
+    "workload": [("workload", "workload")],
+    "miner": [("uid", "uid"), ("hotkey", "hotkey")],
+    "epoch": [("key", "netuid/block"), ("time_iso", "time")],
+    "customer": [("name", "customer"), ("key_prefix", "key")],
+    "hour": [("key", "hour (UTC)")],
+    "day": [("key", "day (UTC)")],
 }
+
+
+def columns(by: str) -> list[tuple[str, str]]:
+    return LABELS[by] + (_CUSTOMER if by == "customer" else _COMMON)
 
 
 def _cell(value: Any) -> str:
@@ -39,13 +55,14 @@ def _cell(value: Any) -> str:
 
 
 def table_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    columns = COLUMNS[report["by"]]
-    header = [title.format(cur=report["currency"]) for _, title in columns]
-    rows = [[_cell(row.get(key)) for key, _ in columns] for row in report["rows"]]
+    """Header and rows for people (decimal amounts; "n/a" where a price is missing),
+    the totals last."""
+    labels, figures = LABELS[report["by"]], columns(report["by"])[len(LABELS[report["by"]]) :]
+    header = [title.format(cur=report["currency"]) for _, title in labels + figures]
+    rows = [[_cell(row.get(key)) for key, _ in labels + figures] for row in report["rows"]]
     totals = report["totals"]
     rows.append(
-        ["total", *("" for _ in columns[1 : -len(_COMMON)])]
-        + [_cell(totals.get(key)) for key, _ in _COMMON]
+        ["total", *("" for _ in labels[1:])] + [_cell(totals.get(key)) for key, _ in figures]
     )
     return header, rows
 
@@ -74,59 +91,7 @@ def to_csv(report: dict[str, Any]) -> str:
 
 
 def plot(report: dict[str, Any], path: str | Path) -> Path:
-    """A PNG: emissions vs revenue per workload or miner, or over time per epoch."""
-    import matplotlib
+    """A PNG of the report (see :mod:`wmnet.ledger.plots`)."""
+    from wmnet.ledger.plots import plot as draw
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    rows = report["rows"]
-    currency = report["currency"]
-    figure, axis = plt.subplots(figsize=(9, 4.5), dpi=100)
-    valued = all(r["emission_value_micro"] is not None for r in rows)
-    unit = currency if valued else "TAO"
-
-    def emission(row: dict[str, Any]) -> float:
-        if valued:
-            return row["emission_value_micro"] / 1e6
-        return row["emission_rao"] / 1e9
-
-    if report["by"] == "epoch":
-        times = [datetime.fromtimestamp(r["time"], UTC) for r in rows]
-        workloads = sorted({w for r in rows for w in r["subsidy_by_workload_rao"]})
-        for workload in workloads:
-            axis.plot(
-                times,
-                [r["subsidy_by_workload_rao"].get(workload, 0) / 1e9 for r in rows],
-                marker="o",
-                label=f"{workload} emissions (TAO)",
-            )
-        axis.set_xlabel("epoch time (UTC)")
-        figure.autofmt_xdate()
-        axis.set_ylabel("TAO")
-        twin = axis.twinx()
-        twin.plot(times, [r["revenue_micro"] / 1e6 for r in rows], "k--", label="revenue")
-        twin.set_ylabel(f"revenue ({currency})")
-        lines, labels = axis.get_legend_handles_labels()
-        more, more_labels = twin.get_legend_handles_labels()
-        axis.legend(lines + more, labels + [f"revenue ({currency})" for _ in more_labels])
-    else:
-        labels = [str(r["key"]) for r in rows]
-        positions = range(len(rows))
-        axis.bar([p - 0.2 for p in positions], [emission(r) for r in rows], 0.4, label="emissions")
-        if valued:
-            axis.bar(
-                [p + 0.2 for p in positions],
-                [r["revenue_micro"] / 1e6 for r in rows],
-                0.4,
-                label="revenue",
-            )
-        axis.set_xticks(list(positions), labels, rotation=20)
-        axis.set_ylabel(unit)
-        axis.legend()
-    axis.set_title(f"wmnet ledger by {report['by']}")
-    figure.tight_layout()
-    path = Path(path)
-    figure.savefig(path, format="png")
-    plt.close(figure)
-    return path
+    return draw(report, path)

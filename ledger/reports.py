@@ -1,37 +1,38 @@
-"""Ledger reports: per workload, per miner or per epoch, as JSON-ready dicts.
+"""Ledger reports: per workload, per miner, per epoch or per customer, as JSON-ready
+dicts.
 
 Every figure is defined in docs/ledger.md. In short, over ``[since, until)``:
 
 * requests: usage events (organic: customers' requests; synthetic: validators' probes),
-  units and device seconds summed from them;
+  verified or failed, units and device seconds summed from them;
 * utilization: busy device seconds ÷ offered slot-seconds (see :mod:`capacity_math`);
 * emissions: miner emission attributed to the workload in epochs whose block time is
-  in the window (rao, and TAO), valued per epoch at that epoch's alpha→TAO and
-  TAO→currency prices (floored to micro-units);
+  in the window, in alpha (the subnet's token), its TAO value at each epoch's alpha
+  price and its currency value at each epoch's TAO price (see :mod:`figures`);
 * revenue: customers' charges (currency micro-units);
 * subsidy ratio: emission value ÷ revenue ("∞" when revenue is zero);
 * cost per unit: emission value ÷ units.
 
-Money stays integer (rao, micro-units) in the JSON; ratios are floats and the
-``*_text`` fields are for people.
+Money stays integer (``*_alpha_rao``, ``*_tao_rao``, ``*_micro``) in the JSON, beside
+decimal strings of the same amounts; ratios are floats and the ``*_text`` fields are
+for people.
 """
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import Session
 
+from wmnet.ledger.capacity import capacity_in_window
 from wmnet.ledger.capacity_math import offered_slot_seconds
+from wmnet.ledger.customers_report import customer_rows, customer_totals
+from wmnet.ledger.figures import INFINITY, Emission, Usage, figures, totals
 from wmnet.ledger.models import (
-    MICRO,
-    RAO_PER_TAO,
     UNATTRIBUTED,
     CapacityReport,
     Epoch,
@@ -39,13 +40,14 @@ from wmnet.ledger.models import (
     RevenueEvent,
     Subsidy,
     UsageEvent,
-    UsageRollup,
 )
-from wmnet.ledger.valuation import DEFAULT_CURRENCY, format_scaled, value_micro
+from wmnet.ledger.periods_report import TooManyPeriods, by_period
+from wmnet.ledger.prices_report import epoch_prices, latest_data, prices_summary
+from wmnet.ledger.usage_totals import Window, in_window, usage_by, usage_totals
+from wmnet.ledger.valuation import DEFAULT_CURRENCY, tao_rao
 from wmnet.protocol.spec import WORKLOADS
 
-GROUPINGS = ("workload", "miner", "epoch")
-INFINITY = "∞"
+GROUPINGS = ("workload", "miner", "epoch", "customer", "hour", "day")
 
 
 class ReportError(ValueError):
@@ -107,149 +109,11 @@ class ReportQuery:
         return cls(by=by, since=start, until=end, netuid=netuid, currency=currency.upper())
 
 
-def _window(statement: Select, column: Any, q: ReportQuery) -> Select:
-    if q.since is not None:
-        statement = statement.where(column >= q.since)
-    if q.until is not None:
-        statement = statement.where(column < q.until)
-    return statement
-
-
-def _usage_filter(statement: Select, q: ReportQuery) -> Select:
-    statement = _window(statement, UsageEvent.time, q)
-    if q.netuid is not None:
-        statement = statement.where(UsageEvent.netuid == q.netuid)
-    return statement
-
-
 def _epoch_filter(statement: Select, q: ReportQuery) -> Select:
-    statement = _window(statement, Epoch.time, q)
+    statement = in_window(statement, Epoch.time, q)
     if q.netuid is not None:
         statement = statement.where(Epoch.netuid == q.netuid)
     return statement
-
-
-def _ratio_text(numerator: int | None, denominator: int) -> tuple[float | None, str]:
-    if numerator is None:
-        return None, "n/a"
-    if denominator == 0:
-        return (None, "n/a") if numerator == 0 else (None, INFINITY)
-    value = numerator / denominator
-    return value, f"{value:.3f}"
-
-
-def _money(micro: int | None) -> str:
-    return "n/a" if micro is None else format_scaled(micro, MICRO)
-
-
-def _per_unit(micro: int | None, units: int) -> str | None:
-    if micro is None or units == 0:
-        return None
-    return f"{float(Fraction(micro, units * MICRO)):.9f}".rstrip("0").rstrip(".")
-
-
-@dataclass
-class _Usage:
-    organic: int = 0
-    synthetic: int = 0
-    verified: int = 0
-    units: int = 0
-    device_seconds: float = 0.0
-
-
-def _usage_by(session: Session, q: ReportQuery, *keys: Any) -> dict[tuple, _Usage]:
-    statement = select(
-        *keys,
-        UsageEvent.origin,
-        func.count(),
-        func.sum(case((UsageEvent.verified, 1), else_=0)),
-        func.coalesce(func.sum(UsageEvent.units), 0),
-        func.coalesce(func.sum(UsageEvent.device_seconds), 0.0),
-    ).group_by(*keys, UsageEvent.origin)
-    out: dict[tuple, _Usage] = defaultdict(_Usage)
-    for *key, origin, count, verified, units, seconds in session.execute(
-        _usage_filter(statement, q)
-    ):
-        usage = out[tuple(key)]
-        if origin == "organic":
-            usage.organic += count
-        else:
-            usage.synthetic += count
-        usage.verified += int(verified or 0)
-        usage.units += int(units)
-        usage.device_seconds += float(seconds)
-    return out
-
-
-def _merge(into: dict[tuple, _Usage], part: dict[tuple, _Usage]) -> None:
-    for key, usage in part.items():
-        acc = into[key]
-        acc.organic += usage.organic
-        acc.synthetic += usage.synthetic
-        acc.verified += usage.verified
-        acc.units += usage.units
-        acc.device_seconds += usage.device_seconds
-
-
-def _rollup(session: Session, q: ReportQuery, h0: int | None, h1: int | None, by_workload: bool):
-    keys = (UsageRollup.workload,) if by_workload else ()
-    statement = select(
-        *keys,
-        UsageRollup.origin,
-        func.sum(UsageRollup.requests),
-        func.sum(UsageRollup.verified),
-        func.sum(UsageRollup.units),
-        func.sum(UsageRollup.device_seconds),
-    ).group_by(*keys, UsageRollup.origin)
-    if h0 is not None:
-        statement = statement.where(UsageRollup.hour >= h0)
-    if h1 is not None:
-        statement = statement.where(UsageRollup.hour < h1)
-    if q.netuid is not None:
-        statement = statement.where(UsageRollup.netuid == q.netuid)
-    out: dict[tuple, _Usage] = defaultdict(_Usage)
-    for *key, origin, count, verified, units, seconds in session.execute(statement):
-        usage = out[tuple(key)]
-        setattr(usage, origin, getattr(usage, origin) + int(count))
-        usage.verified += int(verified or 0)
-        usage.units += int(units or 0)
-        usage.device_seconds += float(seconds or 0.0)
-    return out
-
-
-def _usage_totals(session: Session, q: ReportQuery, by_workload: bool) -> dict[tuple, _Usage]:
-    """Usage in ``q``'s window from the hourly rollups for whole hours and from the
-    events themselves for the partial hours at either end (exact either way)."""
-    keys = (UsageEvent.workload,) if by_workload else ()
-    h0 = None if q.since is None else math.ceil(q.since / 3600)
-    h1 = None if q.until is None else math.floor(q.until / 3600)
-    if h0 is not None and h1 is not None and h0 >= h1:
-        return _usage_by(session, q, *keys)
-    out: dict[tuple, _Usage] = defaultdict(_Usage)
-    _merge(out, _rollup(session, q, h0, h1, by_workload))
-    if h0 is not None and q.since < h0 * 3600:
-        edge = ReportQuery(since=q.since, until=h0 * 3600.0, netuid=q.netuid)
-        _merge(out, _usage_by(session, edge, *keys))
-    if h1 is not None and h1 * 3600 < q.until:
-        edge = ReportQuery(since=h1 * 3600.0, until=q.until, netuid=q.netuid)
-        _merge(out, _usage_by(session, edge, *keys))
-    return out
-
-
-@dataclass
-class _Emission:
-    rao: int = 0
-    value_micro: int | None = 0
-    unvalued_epochs: int = 0
-
-    def add(self, rao: int, price_rao: int, tao_micro: int | None) -> None:
-        self.rao += rao
-        value = value_micro(rao, price_rao, tao_micro)
-        if value is None:
-            self.unvalued_epochs += 1
-            self.value_micro = None
-        elif self.value_micro is not None:
-            self.value_micro += value
 
 
 def _revenue_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, tuple[int, int]]:
@@ -262,57 +126,27 @@ def _revenue_by(session: Session, q: ReportQuery, key: Any) -> dict[Any, tuple[i
         statement = statement.join(UsageEvent, UsageEvent.request_id == RevenueEvent.request_id)
         if q.netuid is not None:
             statement = statement.where(UsageEvent.netuid == q.netuid)
-    statement = _window(statement, RevenueEvent.time, q)
+    statement = in_window(statement, RevenueEvent.time, q)
     return {k: (int(n), int(amount)) for k, n, amount in session.execute(statement)}
 
 
 def _capacity(session: Session, q: ReportQuery) -> list[CapacityReport]:
-    statement = select(CapacityReport).order_by(CapacityReport.hotkey, CapacityReport.time)
-    if q.since is not None:  # a report covers up to window_s before its time
-        statement = statement.where(CapacityReport.time >= q.since)
-    if q.until is not None:
-        statement = statement.where(CapacityReport.time < q.until + 86_400)
-    if q.netuid is not None:
-        statement = statement.where(
-            (CapacityReport.netuid == q.netuid) | CapacityReport.netuid.is_(None)
-        )
-    return list(session.scalars(statement))
+    return capacity_in_window(session, q.since, q.until, q.netuid)
 
 
-def _figures(
-    usage: _Usage, emission: _Emission, revenue: tuple[int, int], offered: float
-) -> dict[str, Any]:
-    ratio, ratio_text = _ratio_text(emission.value_micro, revenue[1])
-    utilization = usage.device_seconds / offered if offered > 0 else None
-    return {
-        "requests_organic": usage.organic,
-        "requests_synthetic": usage.synthetic,
-        "requests_verified": usage.verified,
-        "units": usage.units,
-        "device_seconds": round(usage.device_seconds, 6),
-        "offered_slot_seconds": round(offered, 6),
-        "utilization": utilization,
-        "utilization_text": "n/a" if utilization is None else f"{100 * utilization:.1f}%",
-        "emission_rao": emission.rao,
-        "emission_tao": format_scaled(emission.rao, RAO_PER_TAO),
-        "emission_value_micro": emission.value_micro,
-        "emission_value_text": _money(emission.value_micro),
-        "revenue_events": revenue[0],
-        "revenue_micro": revenue[1],
-        "revenue_text": _money(revenue[1]),
-        "subsidy_ratio": ratio,
-        "subsidy_ratio_text": ratio_text,
-        "cost_per_unit": _per_unit(emission.value_micro, usage.units),
-    }
-
-
-def _notes(rows: list[dict[str, Any]], q: ReportQuery, unvalued: int) -> list[str]:
+def _notes(rows: list[dict[str, Any]], q: ReportQuery, unpriced: int, unvalued: int) -> list[str]:
     notes = []
-    infinite = [str(r["key"]) for r in rows if r["subsidy_ratio_text"] == INFINITY]
+    infinite = [str(r["key"]) for r in rows if r.get("subsidy_ratio_text") == INFINITY]
     if infinite:
+        named = ", ".join(infinite[:5]) + (f" and {len(infinite) - 5} more" if infinite[5:] else "")
         notes.append(
-            f"subsidy ratio ∞ for {', '.join(infinite)}: no external revenue in the window, "
+            f"subsidy ratio ∞ for {named}: no external revenue in the window, "
             "so emissions paid for all of that work"
+        )
+    if unpriced:
+        notes.append(
+            f"{unpriced} epoch(s) have no alpha price (the chain reported none; set "
+            "--alpha-price when ingesting): their emission has no TAO or currency value"
         )
     if unvalued:
         notes.append(
@@ -324,23 +158,24 @@ def _notes(rows: list[dict[str, Any]], q: ReportQuery, unvalued: int) -> list[st
             "'unattributed': miner emission in epochs with no weight attribution recorded "
             "for that miner"
         )
-    if q.netuid is not None and q.by != "miner":
+    if q.netuid is not None and q.by not in ("miner",):
         notes.append("revenue is not per subnet: it counts every customer charge in the window")
     return notes
 
 
 def by_workload(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
-    usage = {k[0]: v for k, v in _usage_totals(session, q, by_workload=True).items()}
-    emission: dict[str, _Emission] = defaultdict(_Emission)
+    window = Window(q.since, q.until, q.netuid)
+    usage = {k[0]: v for k, v in usage_totals(session, window, "workload").items()}
+    emission: dict[str, Emission] = defaultdict(Emission)
     statement = (
         select(
             Subsidy.workload,
-            func.sum(Subsidy.emission_rao),
-            Epoch.alpha_price_rao,
+            func.sum(Subsidy.emission_alpha_rao),
+            Epoch.alpha_price_tao_rao,
             Epoch.tao_price_micro,
         )
         .join(Epoch, Epoch.id == Subsidy.epoch_id)
-        .group_by(Subsidy.workload, Epoch.id, Epoch.alpha_price_rao, Epoch.tao_price_micro)
+        .group_by(Subsidy.workload, Epoch.id, Epoch.alpha_price_tao_rao, Epoch.tao_price_micro)
     )
     for workload, rao, price, tao in session.execute(_epoch_filter(statement, q)):
         emission[workload].add(int(rao), price, tao)
@@ -351,20 +186,21 @@ def by_workload(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
         {
             "key": w,
             "workload": w,
-            **_figures(usage.get(w, _Usage()), emission[w], revenue.get(w, (0, 0)), offered[w]),
+            **figures(usage.get(w, Usage()), emission[w], revenue.get(w, (0, 0)), offered[w]),
         }
         for w in keys
     ]
 
 
 def by_miner(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
-    usage = _usage_by(session, q, UsageEvent.miner_uid, UsageEvent.miner_hotkey)
-    emission: dict[tuple[int, str], _Emission] = defaultdict(_Emission)
+    window = Window(q.since, q.until, q.netuid)
+    usage = usage_by(session, window, UsageEvent.miner_uid, UsageEvent.miner_hotkey)
+    emission: dict[tuple[int, str], Emission] = defaultdict(Emission)
     statement = (
-        select(EpochEmission.uid, EpochEmission.hotkey, EpochEmission.emission_rao)
-        .add_columns(Epoch.alpha_price_rao, Epoch.tao_price_micro)
+        select(EpochEmission.uid, EpochEmission.hotkey, EpochEmission.emission_alpha_rao)
+        .add_columns(Epoch.alpha_price_tao_rao, Epoch.tao_price_micro)
         .join(Epoch, Epoch.id == EpochEmission.epoch_id)
-        .where(EpochEmission.role == "miner", EpochEmission.emission_rao > 0)
+        .where(EpochEmission.role == "miner", EpochEmission.emission_alpha_rao > 0)
     )
     for uid, hotkey, rao, price, tao in session.execute(_epoch_filter(statement, q)):
         emission[(uid, hotkey)].add(int(rao), price, tao)
@@ -372,19 +208,21 @@ def by_miner(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     offered = offered_slot_seconds(_capacity(session, q), q.since, q.until, by="hotkey")
     rows = []
     for uid, hotkey in sorted(set(usage) | set(emission)):
-        figures = _figures(
-            usage.get((uid, hotkey), _Usage()),
+        row = figures(
+            usage.get((uid, hotkey), Usage()),
             emission[(uid, hotkey)],
             revenue.get(hotkey, (0, 0)),
             offered.get(hotkey, 0.0),
         )
-        rows.append({"key": f"{uid}:{hotkey[:8]}", "uid": uid, "hotkey": hotkey, **figures})
+        rows.append({"key": f"{uid}:{hotkey[:8]}", "uid": uid, "hotkey": hotkey, **row})
     return rows
 
 
 def _revenue_total(session: Session, q: ReportQuery) -> tuple[int, int]:
     statement = select(func.count(), func.coalesce(func.sum(RevenueEvent.amount_micro), 0))
-    statement = _window(statement.where(RevenueEvent.currency == q.currency), RevenueEvent.time, q)
+    statement = in_window(
+        statement.where(RevenueEvent.currency == q.currency), RevenueEvent.time, q
+    )
     count, amount = session.execute(statement).one()
     return int(count), int(amount)
 
@@ -394,7 +232,7 @@ def by_epoch(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
     epochs = list(session.scalars(_epoch_filter(select(Epoch), q).order_by(Epoch.time)))
     subsidies: dict[int, dict[str, int]] = defaultdict(dict)
     statement = (
-        select(Subsidy.epoch_id, Subsidy.workload, func.sum(Subsidy.emission_rao))
+        select(Subsidy.epoch_id, Subsidy.workload, func.sum(Subsidy.emission_alpha_rao))
         .join(Epoch, Epoch.id == Subsidy.epoch_id)
         .group_by(Subsidy.epoch_id, Subsidy.workload)
     )
@@ -417,12 +255,14 @@ def by_epoch(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
             currency=q.currency,
         )
         previous[epoch.netuid] = epoch.time
-        usage = _usage_totals(session, window, by_workload=False).get((), _Usage())
-        emission = _Emission()
-        emission.add(epoch.miner_emission_rao, epoch.alpha_price_rao, epoch.tao_price_micro)
+        usage = usage_totals(session, Window(window.since, window.until, window.netuid))
+        emission = Emission()
+        emission.add(
+            epoch.miner_emission_alpha_rao, epoch.alpha_price_tao_rao, epoch.tao_price_micro
+        )
         offered = offered_slot_seconds(capacity, window.since, window.until, by="hotkey")
         revenue = _revenue_total(session, window)
-        figures = _figures(usage, emission, revenue, sum(offered.values()))
+        row = figures(usage.get((), Usage()), emission, revenue, sum(offered.values()))
         rows.append(
             {
                 "key": f"{epoch.netuid}/{epoch.block}",
@@ -430,34 +270,65 @@ def by_epoch(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
                 "block": epoch.block,
                 "time": epoch.time,
                 "time_iso": datetime.fromtimestamp(epoch.time, UTC).isoformat(timespec="seconds"),
-                **figures,
-                "total_emission_rao": epoch.total_emission_rao,
-                "miner_emission_rao": epoch.miner_emission_rao,
-                "validator_emission_rao": epoch.validator_emission_rao,
-                "owner_emission_rao": epoch.owner_emission_rao,
-                "owner_cut_rao": epoch.owner_cut_rao,
-                "owner_cut_source": epoch.owner_cut_source,
-                "subsidy_by_workload_rao": subsidies[epoch.id],
-                "alpha_price_rao": epoch.alpha_price_rao,
-                "alpha_price_source": epoch.alpha_price_source,
-                "tao_price_micro": epoch.tao_price_micro,
-                "tao_price_source": epoch.tao_price_source,
+                **row,
+                **_epoch_amounts(epoch),
+                "subsidy_by_workload_alpha_rao": subsidies[epoch.id],
+                **epoch_prices(epoch),
             }
         )
     return rows
 
 
-BUILDERS = {"workload": by_workload, "miner": by_miner, "epoch": by_epoch}
+def _epoch_amounts(epoch: Epoch) -> dict[str, Any]:
+    """The epoch's emission by role, in rao of alpha, and its whole emission's TAO value."""
+    return {
+        "total_emission_alpha_rao": epoch.total_emission_alpha_rao,
+        "total_emission_tao_rao": tao_rao(
+            epoch.total_emission_alpha_rao, epoch.alpha_price_tao_rao
+        ),
+        "miner_emission_alpha_rao": epoch.miner_emission_alpha_rao,
+        "validator_emission_alpha_rao": epoch.validator_emission_alpha_rao,
+        "owner_emission_alpha_rao": epoch.owner_emission_alpha_rao,
+        "owner_cut_alpha_rao": epoch.owner_cut_alpha_rao,
+        "owner_cut_source": epoch.owner_cut_source,
+    }
+
+
+def by_customer(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
+    return customer_rows(session, q.currency, q.since, q.until)
+
+
+def _by_period(session: Session, q: ReportQuery) -> list[dict[str, Any]]:
+    try:
+        return by_period(session, Window(q.since, q.until, q.netuid), q.currency, q.by)
+    except TooManyPeriods as error:
+        raise ReportError(str(error)) from None
+
+
+BUILDERS = {
+    "workload": by_workload,
+    "miner": by_miner,
+    "epoch": by_epoch,
+    "customer": by_customer,
+    "hour": _by_period,
+    "day": _by_period,
+}
 
 
 def build_report(session: Session, q: ReportQuery) -> dict[str, Any]:
-    """The report for ``q`` as one JSON-ready dict: rows, totals and notes."""
+    """The report for ``q`` as one JSON-ready dict: rows, totals, the prices that valued
+    them, the newest data it saw, and notes. :class:`ReportError` when the window holds
+    more hours or days than one report returns."""
     rows = BUILDERS[q.by](session, q)
-    unvalued = session.scalar(
-        _epoch_filter(select(func.count()).select_from(Epoch), q).where(
-            Epoch.tao_price_micro.is_(None)
+    unpriced, unvalued = session.execute(
+        _epoch_filter(
+            select(
+                func.coalesce(func.sum(case((Epoch.alpha_price_tao_rao.is_(None), 1), else_=0)), 0),
+                func.coalesce(func.sum(case((Epoch.tao_price_micro.is_(None), 1), else_=0)), 0),
+            ),
+            q,
         )
-    )
+    ).one()
     return {
         "by": q.by,
         "since": q.since,
@@ -465,24 +336,8 @@ def build_report(session: Session, q: ReportQuery) -> dict[str, Any]:
         "netuid": q.netuid,
         "currency": q.currency,
         "rows": rows,
-        "totals": _totals(rows),
-        "notes": _notes(rows, q, int(unvalued or 0)),
+        "totals": customer_totals(rows) if q.by == "customer" else totals(rows),
+        "prices": prices_summary(session, q.currency, q.since, q.until, q.netuid),
+        "latest": latest_data(session, q.netuid),
+        "notes": _notes(rows, q, int(unpriced), int(unvalued)),
     }
-
-
-def _totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    usage = _Usage(
-        organic=sum(r["requests_organic"] for r in rows),
-        synthetic=sum(r["requests_synthetic"] for r in rows),
-        verified=sum(r["requests_verified"] for r in rows),
-        units=sum(r["units"] for r in rows),
-        device_seconds=sum(r["device_seconds"] for r in rows),
-    )
-    values = [r["emission_value_micro"] for r in rows]
-    emission = _Emission(
-        rao=sum(r["emission_rao"] for r in rows),
-        value_micro=None if None in values else sum(values),
-    )
-    revenue = (sum(r["revenue_events"] for r in rows), sum(r["revenue_micro"] for r in rows))
-    offered = sum(r["offered_slot_seconds"] for r in rows)
-    return {"key": "total", **_figures(usage, emission, revenue, offered)}

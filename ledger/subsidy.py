@@ -14,7 +14,7 @@ For an epoch at block ``b`` of subnet ``n`` (see docs/ledger.md):
    whole emission under the workload ``unattributed``.
 
 Summed over miners, the subsidies of an epoch equal the chain's miner emission to
-the rao.
+the rao (all amounts are rao of alpha).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def split_epoch(
     emissions: list[EpochEmission], attribution: dict[str, list[WeightAttribution]]
 ) -> list[tuple[int, str, str, int]]:
     """``(uid, hotkey, workload, rao)`` for every miner with emission in the epoch."""
-    stakes = {e.hotkey: (e.stake_rao if e.validator_permit else 0) for e in emissions}
+    stakes = {e.hotkey: (e.stake_alpha_rao if e.validator_permit else 0) for e in emissions}
     validator_weight = {v: stakes.get(v, 0) for v in attribution}
     if not any(validator_weight.values()):
         validator_weight = dict.fromkeys(attribution, 1)
@@ -76,10 +76,10 @@ def split_epoch(
             )
     out: list[tuple[int, str, str, int]] = []
     for e in emissions:
-        if e.role != "miner" or e.emission_rao == 0:
+        if e.role != "miner" or e.emission_alpha_rao == 0:
             continue
-        parts = apportion(e.emission_rao, weights.get((e.uid, e.hotkey), {}))
-        parts = {w: rao for w, rao in parts.items() if rao} or {UNATTRIBUTED: e.emission_rao}
+        parts = apportion(e.emission_alpha_rao, weights.get((e.uid, e.hotkey), {}))
+        parts = {w: rao for w, rao in parts.items() if rao} or {UNATTRIBUTED: e.emission_alpha_rao}
         out.extend((e.uid, e.hotkey, workload, rao) for workload, rao in sorted(parts.items()))
     return out
 
@@ -92,7 +92,13 @@ def attribute_epoch(session: Session, epoch: Epoch) -> None:
     attribution = _attribution_in_force(session, epoch.netuid, epoch.block)
     session.execute(delete(Subsidy).where(Subsidy.epoch_id == epoch.id))
     rows = [
-        {"epoch_id": epoch.id, "uid": uid, "hotkey": hotkey, "workload": w, "emission_rao": rao}
+        {
+            "epoch_id": epoch.id,
+            "uid": uid,
+            "hotkey": hotkey,
+            "workload": w,
+            "emission_alpha_rao": rao,
+        }  # fmt: skip
         for uid, hotkey, w, rao in split_epoch(emissions, attribution)
     ]
     if rows:

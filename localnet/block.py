@@ -22,11 +22,11 @@ from typing import Any
 from wmnet.localnet.calls import HANDLERS, CallContext, load_all
 from wmnet.localnet.calls.schema import decode_call
 from wmnet.localnet.codec import ComposedCall, Extrinsic, extrinsic_from_json
-from wmnet.localnet.epoch import EpochRecord, is_epoch_block, run_subnet_epoch
+from wmnet.localnet.epoch import EpochRecord, run_subnet_epoch, should_run_epoch
 from wmnet.localnet.error_codes import docs_for, module_error_payload
 from wmnet.localnet.errors import DispatchError, InvalidTransaction
 from wmnet.localnet.keys import verify_signature
-from wmnet.localnet.params import BASE_FEE_RAO
+from wmnet.localnet.params import BASE_FEE_RAO, MAX_EPOCHS_PER_BLOCK
 from wmnet.localnet.state import ChainState
 
 load_all()
@@ -269,19 +269,38 @@ def _timestamp_inherent(timestamp_ms: int) -> dict[str, Any]:
 def _run_epochs(
     state: ChainState, number: int, skipped: set[int], events: list[dict[str, Any]]
 ) -> list[EpochRecord]:
-    """on_initialize: each subnet whose tempo ends here runs its epoch."""
+    """on_initialize: `drain_pending_subnet_emissions` then `distribute_emission`.
+
+    Every subnet whose epoch is due runs it, in netuid order, at most
+    `MAX_EPOCHS_PER_BLOCK` a block (the rest are deferred to the next block with
+    `EpochDeferred`). A due slot is consumed whether or not the epoch runs: one that
+    raised while this block was first built is skipped on replay (`EpochSkipped`), and
+    its pending emission waits for the next epoch, as subtensor's skipped epochs do.
+    """
     records: list[EpochRecord] = []
-    for subnet in list(state.subnets.values()):
-        if subnet.first_emission_block is None or not is_epoch_block(subnet, number):
+    ran = 0
+    for netuid in sorted(state.subnets):
+        subnet = state.subnets[netuid]
+        if not should_run_epoch(subnet, number):
             continue
-        if subnet.netuid in skipped:
-            events.append(system_event("SubtensorModule", "EpochSkipped", [subnet.netuid, number]))
+        if ran >= MAX_EPOCHS_PER_BLOCK:
+            subnet.pending_epoch_at = number + 1
+            events.append(
+                system_event("SubtensorModule", "EpochDeferred", [netuid, number, number + 1])
+            )
             continue
-        try:
-            records.extend(run_subnet_epoch(state, subnet, number))
-        except Exception as error:  # any bug in an epoch: skip it, keep the chain
-            raise BlockFault(error, netuid=subnet.netuid) from error
-        events.append(system_event("SubtensorModule", "EpochRun", [subnet.netuid, number]))
+        if netuid in skipped:
+            events.append(system_event("SubtensorModule", "EpochSkipped", [netuid, number]))
+        else:
+            try:
+                records.extend(run_subnet_epoch(state, subnet, number))
+            except Exception as error:  # any bug in an epoch: skip it, keep the chain
+                raise BlockFault(error, netuid=netuid) from error
+            ran += 1
+            events.append(system_event("SubtensorModule", "EpochRun", [netuid, number]))
+        subnet.last_epoch_block = number
+        subnet.pending_epoch_at = 0
+        subnet.epoch_index += 1
     return records
 
 

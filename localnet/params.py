@@ -28,6 +28,8 @@ BASE_FEE_RAO = 125_000  # flat weight fee of a paying extrinsic
 DEFAULT_MIN_STAKE_RAO = 2_000_000
 START_CALL_DELAY = 10  # blocks between register_network and start_call (fast runtime)
 SUBNET_OWNER_CUT_U16 = 11_796  # 18 %
+DEFAULT_DELEGATE_TAKE_U16 = 11_796  # 18 %: a hotkey's take of its dividends
+MAX_EPOCHS_PER_BLOCK = 32  # MaxEpochsPerBlock: prod_or_fast!(2, 32), the fast runtime's
 MAX_SUBNETS = 128
 MEV_KEY_BYTES = 1184
 
@@ -47,7 +49,10 @@ def activity_cutoff_blocks(factor_milli: int, tempo: int) -> int:
     return max(1, factor_milli * tempo // 1000)
 
 
-# Per-subnet hyperparameters a new subnet starts with, by storage name.
+# Per-subnet hyperparameters a new subnet starts with, by storage name: the pallet's
+# defaults, and where `init_new_network` writes its own value (subnets/subnet.rs:
+# max UIDs 256, max validators 64, min allowed weights 1, immunity period 5000,
+# Yuma3 on), that value.
 DEFAULT_HYPERPARAMS: dict[str, int] = {
     "Tempo": 10,
     "Kappa": 32_767,
@@ -87,6 +92,17 @@ DEFAULT_HYPERPARAMS: dict[str, int] = {
     "TransferToggle": 1,
     "OwnerImmuneNeuronLimit": 1,
     "MinChildkeyTake": 0,
+}
+
+# What a read of a subnet that was never initialised returns where the storage item's
+# own default (ValueQuery) differs from what `init_new_network` writes: the runtime's
+# `SubtensorInitial*` constants, and `DefaultYuma3` (false).
+STORAGE_DEFAULTS: dict[str, int] = {
+    **DEFAULT_HYPERPARAMS,
+    "MaxAllowedValidators": 128,
+    "MinAllowedWeights": 1_024,
+    "ImmunityPeriod": 4_096,
+    "Yuma3On": 0,
 }
 
 # AdminUtils setter -> (storage names it writes, in parameter order).

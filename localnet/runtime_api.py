@@ -7,7 +7,7 @@ from typing import Any
 
 from wmnet.localnet.calls.subnets import network_lock_cost
 from wmnet.localnet.emission import pending_emission
-from wmnet.localnet.epoch import is_epoch_block
+from wmnet.localnet.epoch import next_epoch_block
 from wmnet.localnet.params import RAO_PER_TAO
 from wmnet.localnet.registry import Registry
 from wmnet.localnet.state import ChainState, Neuron, Subnet, parse_stake_key
@@ -24,6 +24,12 @@ def _arg(params: Any, index: int, name: str) -> Any:
     if isinstance(params, dict):
         return params[name]
     return params[index]
+
+
+def _pending_alpha(state: ChainState, subnet: Subnet) -> int:
+    """What the next epoch pays to UIDs so far (server + validator pending)."""
+    pending = pending_emission(state, subnet, state.block)
+    return pending.server + pending.validator
 
 
 def _subnet(state: ChainState, params: Any) -> Subnet | None:
@@ -65,8 +71,8 @@ def get_metagraph(state: ChainState, params: Any) -> Any:
         "owner_coldkey": subnet.owner_coldkey,
         "block": state.block,
         "tempo": subnet.hp("Tempo"),
-        "last_step": subnet.last_epoch_block,
-        "blocks_since_last_step": state.block - subnet.last_epoch_block,
+        "last_step": subnet.last_step_block,
+        "blocks_since_last_step": subnet.blocks_since_last_step(state.block),
         "subnet_emission": 0,
         "alpha_in": RAO_PER_TAO,
         "alpha_out": 0,
@@ -74,7 +80,7 @@ def get_metagraph(state: ChainState, params: Any) -> Any:
         "alpha_out_emission": 0,
         "alpha_in_emission": 0,
         "tao_in_emission": 0,
-        "pending_alpha_emission": pending_emission(state, subnet, state.block),
+        "pending_alpha_emission": _pending_alpha(state, subnet),
         "pending_root_emission": 0,
         "subnet_volume": 0,
         "moving_price": {"bits": 1 << 32},
@@ -338,18 +344,7 @@ def get_network_registration_cost(state: ChainState, params: Any) -> Any:
 
 @runtime("SubnetInfoRuntimeApi", "get_next_epoch_start_block")
 def get_next_epoch_start_block(state: ChainState, params: Any) -> Any:
-    """The next block at or after the head whose on_initialize runs this subnet's epoch.
-
-    subtensor answers ``block + tempo - (block + netuid + 1) % (tempo + 1)``
-    from its own schedule; this chain answers from the schedule it runs
-    (``epoch.is_epoch_block``), so the figure is the block the epoch really
-    runs in here. None for an unknown subnet or tempo 0, as on subtensor.
-    """
+    """subtensor's `get_next_epoch_start_block`: LastEpochBlock + tempo, or a sooner
+    PendingEpochAt. None for an unknown subnet or tempo 0, as on subtensor."""
     subnet = _subnet(state, params)
-    if subnet is None or subnet.hp("Tempo") == 0:
-        return None
-    block = state.block
-    for candidate in range(block, block + subnet.hp("Tempo") + 2):
-        if is_epoch_block(subnet, candidate):
-            return candidate
-    return None
+    return None if subnet is None else next_epoch_block(subnet)

@@ -7,9 +7,14 @@ extrinsics), so a block writes only what it carried (localnet/store.py).
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
-from wmnet.localnet.params import DEFAULT_HYPERPARAMS, activity_cutoff_blocks
+from wmnet.localnet.params import (
+    DEFAULT_HYPERPARAMS,
+    SUBNET_OWNER_CUT_U16,
+    U16_MAX,
+    activity_cutoff_blocks,
+)
 
 
 class Account(BaseModel):
@@ -71,16 +76,45 @@ class Subnet(BaseModel):
     weights: dict[int, list[tuple[int, int]]] = Field(default_factory=dict)
     bonds: dict[int, list[tuple[int, int]]] = Field(default_factory=dict)
     timelocked_commits: list[TimelockedCommit] = Field(default_factory=list)
+    # Subtensor's stateful epoch schedule: LastEpochBlock (the slot last consumed),
+    # PendingEpochAt (a deferred or triggered epoch), LastMechansimStepBlock (the last
+    # epoch that ran; its spelling is subtensor's) and SubnetEpochIndex.
     last_epoch_block: int = 0
-    # Emission accrues per block from this block on, and is paid at the epoch.
+    pending_epoch_at: int = 0
+    last_step_block: int = 0
+    epoch_index: int = 0
+    # Emission accrues per block from `accrued_since` on (lazily: see localnet/emission.py)
+    # into subtensor's pending maps, and is paid at the epoch.
     accrued_since: int = 0
-    pending_emission: int = 0
+    pending_server: int = 0
+    pending_validator: int = 0
+    pending_owner_cut: int = 0
     registrations_this_block: int = 0
     last_registration_block: int = 0
     name: str = ""
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_legacy_pending(cls, data: object) -> object:
+        """A state written before the pending maps kept one `pending_emission` total:
+        split it as the chain splits a block's emission (owner cut, then halves)."""
+        if isinstance(data, dict) and "pending_emission" in data:
+            data = dict(data)
+            total = int(data.pop("pending_emission"))
+            owner = total * SUBNET_OWNER_CUT_U16 // U16_MAX
+            data.setdefault("pending_owner_cut", owner)
+            data.setdefault("pending_server", (total - owner) // 2)
+            data.setdefault("pending_validator", total - owner - (total - owner) // 2)
+        return data
+
     def hp(self, name: str) -> int:
         return int(self.hyperparams.get(name, DEFAULT_HYPERPARAMS.get(name, 0)))
+
+    def blocks_since_last_step(self, block: int) -> int:
+        """Subtensor's BlocksSinceLastStep at ``block``: counted up each block, capped at
+        tempo + 1, reset by an epoch that runs; derived instead of written every block."""
+        anchor = max(self.last_step_block, self.registered_at)
+        return min(max(block - anchor, 0), self.hp("Tempo") + 1)
 
     def activity_cutoff(self) -> int:
         """The cutoff the epoch uses: ActivityCutoffFactorMilli of the current tempo."""

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from wmnet.localnet.emission import pending_emission
-from wmnet.localnet.params import DEFAULT_HYPERPARAMS, MEV_KEY_BYTES, SUBNET_OWNER_CUT_U16
+from wmnet.localnet.params import (
+    DEFAULT_HYPERPARAMS,
+    MEV_KEY_BYTES,
+    STORAGE_DEFAULTS,
+    SUBNET_OWNER_CUT_U16,
+)
 from wmnet.localnet.registry import Registry
 from wmnet.localnet.state import ChainState, Subnet, parse_stake_key, stake_key
 
@@ -87,7 +92,7 @@ def _hyperparam(state: ChainState, params: list[Any], item: str) -> Any:
         if subnet is None:
             return [DEFAULT_HYPERPARAMS["AlphaLow"], DEFAULT_HYPERPARAMS["AlphaHigh"]]
         return [subnet.hp("AlphaLow"), subnet.hp("AlphaHigh")]
-    return DEFAULT_HYPERPARAMS[item] if subnet is None else subnet.hp(item)
+    return STORAGE_DEFAULTS[item] if subnet is None else subnet.hp(item)
 
 
 for _item in _HYPERPARAM_ITEMS:
@@ -113,10 +118,13 @@ _SUBNET_SCALARS: dict[str, tuple[Callable[[ChainState, Subnet], Any], Any]] = {
     "SubtokenEnabled": (lambda st, s: s.first_emission_block is not None, False),
     "SubnetworkN": (lambda st, s: len(s.neurons), 0),
     "LastEpochBlock": (lambda st, s: s.last_epoch_block, 0),
-    "LastMechansimStepBlock": (lambda st, s: s.last_epoch_block, 0),
-    "BlocksSinceLastStep": (lambda st, s: st.block - s.last_epoch_block, 0),
-    "PendingEmission": (lambda st, s: pending_emission(st, s, st.block), 0),
-    "PendingServerEmission": (lambda st, s: pending_emission(st, s, st.block), 0),
+    "PendingEpochAt": (lambda st, s: s.pending_epoch_at, 0),
+    "SubnetEpochIndex": (lambda st, s: s.epoch_index, 0),
+    "LastMechansimStepBlock": (lambda st, s: s.last_step_block, 0),
+    "BlocksSinceLastStep": (lambda st, s: s.blocks_since_last_step(st.block), 0),
+    "PendingServerEmission": (lambda st, s: pending_emission(st, s, st.block).server, 0),
+    "PendingValidatorEmission": (lambda st, s: pending_emission(st, s, st.block).validator, 0),
+    "PendingOwnerCut": (lambda st, s: pending_emission(st, s, st.block).owner_cut, 0),
     "SubnetEpochConsensus": (lambda st, s: "Yuma", None),
     "MechanismCountCurrent": (lambda st, s: 1, 0),
 }
@@ -355,17 +363,3 @@ def _alpha_map(state: ChainState, params: list[Any]) -> list[tuple[Any, Any]]:
 
 
 MAP_READERS.add(("SubtensorModule", "Alpha"), _alpha_map)
-
-
-@reader("SubtensorModule", "PendingEpochAt")
-def _pending_epoch_at(state: ChainState, params: list[Any]) -> Any:
-    # Owner-triggered early epochs are not modelled: none is ever pending.
-    return 0
-
-
-@reader("SubtensorModule", "SubnetEpochIndex")
-def _subnet_epoch_index(state: ChainState, params: list[Any]) -> Any:
-    from wmnet.localnet.calls.weights import epoch_index
-
-    subnet = _subnet(state, params)
-    return epoch_index(subnet, state.block) if subnet else 0

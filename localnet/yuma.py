@@ -2,8 +2,8 @@
 
 The chain state machine calls `run_epoch` with the subnet's stored state and gets back
 everything subtensor writes after an epoch (ranks, consensus, incentive, dividends,
-new permits, new bonds as stored u16). `localnet.payout.pay_epoch` then turns the
-epoch into integer rao per UID.
+new permits, new bonds as stored u16). `localnet.payout` then turns the epoch
+into integer rao per UID, in subtensor's fixed point.
 
 Source of truth: subtensor `pallets/subtensor/src/epoch/run_epoch.rs::epoch_mechanism`
 (sparse, the one the runtime runs) and `epoch/math.rs`. Both of its bonds branches are

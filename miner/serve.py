@@ -2,14 +2,23 @@
 
 Start-up order, so nothing is announced that cannot be served:
 
-1. load the models (a missing or corrupt checkpoint stops here);
-2. on the chain (``client_for(network)``, the one seam): the subnet must exist and the
-   hotkey be registered on it (``BurnedRegister`` only when ``--register`` is given);
-3. publish the endpoint with ``ServeAxon`` when the chain's axon for this hotkey
+1. bind the listening socket (a busy port stops here, before the chain is touched);
+2. load the models on the device (no CUDA, a missing or corrupt checkpoint stop here);
+3. on the chain (``client_for(network)``, the one seam): the subnet must exist and the
+   hotkey be registered on it (``BurnedRegister`` only when ``--register`` is given,
+   after its cost was shown and approved);
+4. publish the endpoint with ``ServeAxon`` when the chain's axon for this hotkey
    differs from ``ip:port`` (loopback binds publish 127.0.0.1; a wildcard bind needs
-   ``--external-ip``, the address validators should dial);
-4. serve: one uvicorn process, or ``--workers N`` processes sharing the port and a
-   Redis nonce store (each worker builds its own app from ``WMNET_MINER_CONFIG``).
+   ``--external-ip``, the address validators should dial) -- unless the published
+   axon is a live miner of this hotkey (it answers ``/healthz`` with it): then the
+   start is refused, and ``--take-over`` is how an operator moves a running miner;
+5. serve on the socket bound in step 1: one uvicorn process, or ``--workers N``
+   processes sharing it and a Redis nonce store (each worker builds its own app from
+   ``WMNET_MINER_CONFIG``).
+
+Re-pointing an axon is expensive on a real chain (``ServingRateLimit``: the old
+address stays published for minutes), so every way a start can fail is tried before
+step 4.
 """
 
 from __future__ import annotations
@@ -18,6 +27,8 @@ import ipaddress
 import logging
 import os
 import signal
+import socket
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -82,6 +93,41 @@ def axon_string(ip: str, port: int) -> str:
     return f"[{ip}]:{port}" if ipaddress.ip_address(ip).version == 6 else f"{ip}:{port}"
 
 
+def bind_listener(host: str, port: int, *, option: str = "--port") -> socket.socket:
+    """A listening socket bound now, before anything is announced: StartupError (naming
+    ``option``, the flag that picks another port) when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise StartupError(
+            f"cannot listen on {host} port {port}: {error.strerror or error} (another "
+            f"server there?): stop it or choose another {option}"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(True)  # --workers: uvicorn's worker processes accept on it
+    return sock
+
+
+def live_miner_hotkey(axon: str, timeout_s: float = 3.0) -> str | None:
+    """The hotkey a miner at ``axon`` (``ip:port``) reports on ``/healthz``; None when
+    nothing answers there as a wmnet miner."""
+    import httpx
+
+    from wmnet.protocol.spec import HEALTH_PATH
+
+    try:
+        reply = httpx.get(f"http://{axon}{HEALTH_PATH}", timeout=timeout_s)
+        body = reply.json() if reply.status_code == 200 else {}
+    except (httpx.HTTPError, ValueError):
+        return None
+    hotkey = body.get("hotkey") if isinstance(body, dict) else None
+    return hotkey if isinstance(hotkey, str) else None
+
+
 @dataclass(frozen=True)
 class ChainReady:
     uid: int
@@ -90,12 +136,27 @@ class ChainReady:
 
 
 async def prepare_chain(
-    network: str, wallet: Any, netuid: int, ip: str, port: int, *, register: bool = False
+    network: str,
+    wallet: Any,
+    netuid: int,
+    ip: str,
+    port: int,
+    *,
+    register: bool = False,
+    take_over: bool = False,
+    approve: Callable[[Any], None] | None = None,
 ) -> ChainReady:
-    """Check registration (or register) and publish the endpoint; StartupError otherwise."""
+    """Check registration (or register) and publish the endpoint; StartupError otherwise.
+
+    ``approve`` sees the quote (``wmnet.localnet.spending.Quote``) of a registration
+    before it is signed, and raises to refuse it.
+    """
+    import asyncio
+
     import bittensor as bt
 
     from wmnet.localnet.network import client_for
+    from wmnet.localnet.spending import quote
 
     hotkey = wallet.hotkey.ss58_address
     async with client_for(network) as client:
@@ -110,7 +171,10 @@ async def prepare_chain(
                     f"(`wmnet subnet register --netuid {netuid} --wallet W --hotkey H "
                     f"--network {network}`) or start with --register to burn for it now"
                 )
-            result = await client.execute(bt.BurnedRegister(netuid=netuid), wallet)
+            intent = bt.BurnedRegister(netuid=netuid)
+            if approve is not None:
+                approve(await quote(client, intent, wallet, network))
+            result = await client.execute(intent, wallet)
             if not result.success:
                 raise StartupError(f"registering on netuid {netuid} failed: {result.message}")
             log.info("registered %s on netuid %d", hotkey, netuid)
@@ -121,6 +185,14 @@ async def prepare_chain(
         want = axon_string(ip, port)
         if neuron.axon == want:
             return ChainReady(neuron.uid, want, published=False)
+        if neuron.axon and not take_over:
+            serving = await asyncio.to_thread(live_miner_hotkey, neuron.axon)
+            if serving == hotkey:
+                raise StartupError(
+                    f"hotkey {hotkey} already has a live miner at {neuron.axon} (uid "
+                    f"{neuron.uid}): stop it first, or pass --take-over to point the "
+                    f"axon at {want} instead"
+                )
         result = await client.execute(bt.ServeAxon(netuid=netuid, ip=ip, port=port), wallet)
         if not result.success:
             raise StartupError(
@@ -153,12 +225,19 @@ def _exit_cleanly(signum: int, frame: Any) -> None:
     raise SystemExit(0)
 
 
-def serve(config: MinerConfig, engine: Any = None, log_level: str = "info") -> None:
-    """Run the miner's HTTP server until SIGTERM/SIGINT."""
+def serve(
+    config: MinerConfig,
+    engine: Any = None,
+    log_level: str = "info",
+    sock: socket.socket | None = None,
+) -> None:
+    """Run the miner's HTTP server until SIGTERM/SIGINT, on ``sock`` when given (the
+    socket ``bind_listener`` bound before the axon was published)."""
     import uvicorn
 
     signal.signal(signal.SIGTERM, _exit_cleanly)
     signal.signal(signal.SIGINT, _exit_cleanly)
+    sock = sock or bind_listener(config.host, config.port)
     common = {
         "host": config.host,
         "port": config.port,
@@ -169,11 +248,18 @@ def serve(config: MinerConfig, engine: Any = None, log_level: str = "info") -> N
     if config.workers == 1:
         from wmnet.miner.app import create_app
 
-        uvicorn.run(create_app(config, engine=engine), **common)
+        app = create_app(config, engine=engine)
+        uvicorn.Server(uvicorn.Config(app, **common)).run(sockets=[sock])
         return
+    from uvicorn.supervisors import Multiprocess
+
     os.environ[CONFIG_ENV] = config.to_json()
     os.environ[LOG_LEVEL_ENV] = log_level
-    uvicorn.run("wmnet.miner.serve:worker_app", factory=True, workers=config.workers, **common)
+    options = uvicorn.Config(
+        "wmnet.miner.serve:worker_app", factory=True, workers=config.workers, **common
+    )
+    # What `uvicorn.run(workers=N)` does, on the socket bound before the axon went out.
+    Multiprocess(options, target=uvicorn.Server(options).run, sockets=[sock]).run()
 
 
 def worker_app() -> Any:

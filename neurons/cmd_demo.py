@@ -118,7 +118,7 @@ class Settled:
             return False
         # An epoch a full tempo after training scores arrived: weights set in between
         # carry a train_shard share, so that epoch pays the workload.
-        if snap.last_step <= self.first_shard_score + snap.tempo + 1:
+        if snap.last_step <= self.first_shard_score + snap.tempo:
             return False
         incentive = [snap.incentive.get(m.uid, 0.0) for m in miners]
         return all(

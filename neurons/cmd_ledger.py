@@ -7,7 +7,8 @@ from pathlib import Path
 
 import typer
 
-from wmnet.neurons.output import NETWORK_HELP, console, fail, print_json, print_table
+from wmnet.neurons.options import network_option
+from wmnet.neurons.output import console, fail, print_json, print_table
 
 app = typer.Typer(no_args_is_help=True)
 ingest_app = typer.Typer(no_args_is_help=True)
@@ -60,7 +61,9 @@ def _currency(currency: str | None) -> str:
 
 @app.command()
 def report(
-    by: str = typer.Option("workload", "--by", help="workload, miner or epoch."),
+    by: str = typer.Option(
+        "workload", "--by", help="workload, miner, epoch, customer, hour or day (UTC)."
+    ),
     since: str | None = typer.Option(None, help="Start (ISO 8601 or unix seconds), inclusive."),
     until: str | None = typer.Option(None, help="End (ISO 8601 or unix seconds), exclusive."),
     netuid: str | None = typer.Option(None, help="Only this subnet."),
@@ -69,7 +72,8 @@ def report(
     currency: str | None = typer.Option(None, help="Revenue currency (default WMNET_CURRENCY)."),
     db: str | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Requests, units, utilization, emissions, revenue, subsidy ratio and cost per unit."""
+    """Requests, units, utilization, emission (alpha, its TAO value, its currency value),
+    revenue, subsidy ratio and cost per unit; or revenue and credit per customer."""
     from wmnet.ledger.render import FORMATS, table_rows, to_csv, to_json
     from wmnet.ledger.render import plot as draw
     from wmnet.ledger.reports import ReportError, ReportQuery, build_report
@@ -84,7 +88,10 @@ def report(
         fail(str(error))
     sessions = _open(db)
     with sessions() as session:
-        data = build_report(session, query)
+        try:
+            data = build_report(session, query)
+        except ReportError as error:
+            fail(str(error))
     if fmt == "json":
         typer.echo(to_json(data))
     elif fmt == "csv":
@@ -140,13 +147,15 @@ def migrate(
 @ingest_app.command("chain")
 def ingest_chain(
     netuid: int = typer.Option(..., help="Subnet to index."),
-    network: str = typer.Option("localnet", help=NETWORK_HELP),
+    network: str = network_option(),
     backfill: int = typer.Option(16, min=1, help="Epochs to read back on an empty ledger."),
     tao_price: str | None = typer.Option(
         None, help="Currency per TAO for valuation (default WMNET_TAO_PRICE)."
     ),
     alpha_price: str | None = typer.Option(
-        None, help="TAO per alpha instead of the chain's pool price."
+        None,
+        help="TAO per alpha (e.g. 0.05) instead of the chain's spot price at each epoch "
+        "(SwapRuntimeApi.current_alpha_price).",
     ),
     currency: str | None = typer.Option(None, help="Currency code (default WMNET_CURRENCY)."),
     follow: bool = typer.Option(False, help="Keep indexing new epochs until interrupted."),

@@ -7,7 +7,8 @@ import logging
 
 import typer
 
-from wmnet.neurons.output import NETWORK_HELP, fail
+from wmnet.neurons.options import WALLET_PATH, YES, network_option
+from wmnet.neurons.output import fail, usage_error
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -22,13 +23,15 @@ def run(
         ..., "--wallet", help="Wallet name, or a dev URI such as //Charlie on a localnet."
     ),
     hotkey: str = typer.Option("default", "--hotkey", help="Hotkey name within the wallet."),
-    wallet_path: str | None = typer.Option(None, "--wallet-path", help="Wallets directory."),
-    netuid: int = typer.Option(..., "--netuid", help="Subnet to serve."),
-    network: str = typer.Option("localnet", "--network", help=NETWORK_HELP),
+    wallet_path: str | None = WALLET_PATH,
+    netuid: int = typer.Option(..., "--netuid", min=1, max=65535, help="Subnet to serve."),
+    network: str = network_option(),
     host: str | None = typer.Option(
         None, "--host", help="Bind address (default 127.0.0.1; 0.0.0.0 needs --external-ip)."
     ),
-    port: int = typer.Option(8091, "--port", min=1, max=65535, help="Port to serve on."),
+    port: int = typer.Option(
+        8091, "--port", min=1, max=65535, envvar="WMNET_MINER_PORT", help="Port to serve on."
+    ),
     external_ip: str | None = typer.Option(
         None, "--external-ip", help="IP published on chain (default: the bind address)."
     ),
@@ -65,7 +68,16 @@ def run(
     ),
     workers: int = typer.Option(1, "--workers", min=1, help="uvicorn worker processes."),
     register: bool = typer.Option(
-        False, "--register", help="Burn to register the hotkey if it is not registered."
+        False,
+        "--register",
+        help="Burn to register the hotkey if it is not registered (shows the cost; asks "
+        "on a public network unless --yes).",
+    ),
+    yes: bool = YES,
+    take_over: bool = typer.Option(
+        False,
+        "--take-over",
+        help="Point the hotkey's axon here even if a live miner serves the published one.",
     ),
     record_dir: str | None = typer.Option(
         None, "--record-dir", help="Write every served result as JSON here."
@@ -88,28 +100,33 @@ def run(
         None, "--replay-dir", hidden=True, help="ADVERSARIAL: results to replay (--cheat replay)."
     ),
 ) -> None:
-    """Serve rollouts: check registration, publish the axon, run the HTTP server."""
-    from wmnet.harness.wallets import load_wallet
+    """Serve rollouts: bind the port, load the models, check registration, publish the
+    axon, serve."""
+    from wmnet.harness.wallets import WalletError, open_wallet
     from wmnet.miner.config import MinerConfig
     from wmnet.miner.serve import (
         StartupError,
+        bind_listener,
         check_redis,
         configure_logging,
         prepare_chain,
         publish_ip,
         serve,
     )
+    from wmnet.neurons.spend import approver
 
     if log_level.lower() not in ("debug", "info", "warning", "error"):
-        fail("--log-level must be debug, info, warning or error")
+        usage_error("--log-level must be debug, info, warning or error")
     configure_logging(log_level)
     log = logging.getLogger("wmnet.miner")
     bind = host or "127.0.0.1"
     try:
-        w = load_wallet(wallet, hotkey, wallet_path)
+        w = open_wallet(wallet, hotkey, wallet_path, network=network)
         hotkey_ss58 = w.hotkey.ss58_address
-    except Exception as error:  # a missing or unreadable key file
-        fail(f"cannot load wallet {wallet!r} hotkey {hotkey!r}: {type(error).__name__}: {error}")
+    except WalletError as error:
+        usage_error(str(error))
+    except Exception as error:  # an unreadable or corrupt key file
+        usage_error(f"cannot read wallet {wallet!r} hotkey {hotkey!r}: {error}")
     try:
         config = MinerConfig(
             hotkey_ss58=hotkey_ss58,
@@ -137,8 +154,9 @@ def run(
         )
         ip = publish_ip(bind, external_ip)
         check_redis(config)
+        sock = bind_listener(bind, port)
     except (ValueError, StartupError) as error:
-        fail(str(error))
+        usage_error(str(error))
     if cheat:
         log.warning(
             "ADVERSARIAL TEST BEHAVIOUR ENABLED: --cheat %s (never on a real subnet)", cheat
@@ -150,13 +168,23 @@ def run(
             config.model_ids, config.model_dirs, config.precisions, config.device, config.attention
         )
     except ValueError as error:  # CheckpointError is a ValueError; so is a missing CUDA
-        fail(f"cannot load the models: {error}")
+        usage_error(f"cannot load the models: {error}")
     from bittensor.result import BittensorError
 
+    chain = prepare_chain(
+        network,
+        w,
+        netuid,
+        ip,
+        port,
+        register=register,
+        take_over=take_over,
+        approve=approver(yes),
+    )
     try:
-        ready = asyncio.run(prepare_chain(network, w, netuid, ip, port, register=register))
+        ready = asyncio.run(chain)
     except StartupError as error:
-        fail(str(error))
+        usage_error(str(error))
     except (BittensorError, ConnectionError, OSError) as error:
         fail(f"cannot reach the chain on {network}: {error}")
     log.info(
@@ -167,4 +195,4 @@ def run(
         " (published now)" if ready.published else "",
     )
     # The parent's engine serves a single process; workers each load their own.
-    serve(config, engine=engine if workers == 1 else None, log_level=log_level.lower())
+    serve(config, engine=engine if workers == 1 else None, log_level=log_level.lower(), sock=sock)

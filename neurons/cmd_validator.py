@@ -6,13 +6,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import socket
 from pathlib import Path
+from typing import Any
 
 import typer
 
-from wmnet.neurons.output import NETWORK_HELP
+from wmnet.neurons.options import WALLET_PATH, network_option
+from wmnet.neurons.output import usage_error
 
 app = typer.Typer(no_args_is_help=True)
+log = logging.getLogger("wmnet.validator")
 
 
 def _split(text: str) -> tuple[str, ...]:
@@ -45,8 +49,9 @@ def _shares(text: str) -> dict[str, float]:
 def run(
     wallet: str = typer.Option(..., "--wallet", help="Wallet name, or a dev URI like //Bob."),
     hotkey: str = typer.Option("default", "--hotkey", help="Hotkey name."),
+    wallet_path: str | None = WALLET_PATH,
     netuid: int = typer.Option(..., "--netuid", min=1, max=65535),
-    network: str = typer.Option("localnet", "--network", help=NETWORK_HELP),
+    network: str = network_option(),
     state: Path = typer.Option(
         Path("~/.wmnet/validator/state.json"), "--state", help="Scores and last weights."
     ),
@@ -98,12 +103,17 @@ def run(
     seed: int = typer.Option(-1, "--seed", help="Seed task draws (tests); -1: random."),
     log_level: str = typer.Option("INFO", "--log-level"),
 ) -> None:
-    """Run a validator until Ctrl-C or SIGTERM."""
+    """Run a validator until Ctrl-C or SIGTERM.
+
+    It first checks its hotkey on the chain (registered; permit and stake reported),
+    binds the gateway's port, and prints one start-up summary."""
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        usage_error("--log-level must be DEBUG, INFO, WARNING or ERROR")
     logging.basicConfig(
         level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise
-    from wmnet.harness.wallets import load_wallet
+    from wmnet.harness.wallets import WalletError, open_wallet
     from wmnet.protocol.spec import MAX_HORIZON, PRECISIONS
     from wmnet.validator.config import ValidatorConfig
     from wmnet.validator.loop import ValidatorLoop
@@ -129,6 +139,16 @@ def run(
             param_hint="--gateway-port",
         )
     split = _shares(shares)
+    try:
+        keys = open_wallet(wallet, hotkey, wallet_path, network=network)
+        keys.hotkey  # noqa: B018 - read the hotkey file now, not mid-run
+    except WalletError as error:
+        usage_error(str(error))
+    except Exception as error:  # an unreadable or corrupt key file
+        usage_error(f"cannot read wallet {wallet!r} hotkey {hotkey!r}: {error}")
+    listener = _gateway_socket(gateway_host, gateway_port) if gateway_port else None
+    _check_state(state.expanduser(), netuid)
+    seat = _check_seat(network, netuid, keys.hotkey.ss58_address, wallet, hotkey)
     shard_config = None
     if store:
         from wmnet.protocol.shard import InnerHyper
@@ -162,15 +182,17 @@ def run(
     sink = JsonlUsageSink(usage.expanduser())
     sessions = None
     if db:
-        from wmnet.ledger.db import open_ledger
         from wmnet.ledger.usage import LedgerUsageSink
 
-        sessions = open_ledger(db)
+        sessions = _open_ledger(db)
         sink = TeeSink(sink, LedgerUsageSink(sessions))
-    keys = load_wallet(wallet, hotkey)
-    loop = ValidatorLoop(config, keys, model, mid, sink)
+    resumed = state.expanduser().exists()
+    try:
+        loop = ValidatorLoop(config, keys, model, mid, sink)
+    except ValueError as error:  # a state file of another subnet, or not one at all
+        usage_error(f"{error}: give another --state")
     gateway = None
-    if gateway_port and sessions is not None:
+    if listener is not None and sessions is not None:
         import uvicorn
 
         from wmnet.ledger.billing import Billing
@@ -193,6 +215,22 @@ def run(
                 log_level="warning",
             )
         )
+    from wmnet.validator.startup import summary
+
+    gateway_url = f"http://{gateway_host}:{gateway_port}" if gateway is not None else None
+    log.info(
+        summary(
+            seat,
+            network=network,
+            netuid=netuid,
+            state_path=state.expanduser(),
+            resumed=loop.state if resumed else None,
+            usage_path=usage.expanduser(),
+            db=db,
+            gateway=gateway_url,
+            store=store or None,
+        )
+    )
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -202,7 +240,7 @@ def run(
             await loop.run(stop, max_rounds=rounds or None)
             return
         gateway.install_signal_handlers = lambda: None  # ours stop both
-        serving = asyncio.create_task(gateway.serve())
+        serving = asyncio.create_task(gateway.serve(sockets=[listener]))
         try:
             await loop.run(stop, max_rounds=rounds or None)
         finally:
@@ -210,3 +248,75 @@ def run(
             await serving
 
     asyncio.run(main())
+
+
+def _check_seat(network: str, netuid: int, hotkey_ss58: str, wallet: str, hotkey: str) -> Any:
+    """The validator's neuron (uid, permit, stake) with warnings logged; exits when the
+    hotkey is not registered. A chain that does not answer yet is not fatal: the loop
+    waits for it, as it does for a chain that restarts."""
+    from bittensor.result import BittensorError
+
+    from wmnet.localnet.network import client_for, is_local_network
+    from wmnet.validator.startup import NotRegistered, read_seat
+
+    async def read() -> Any:
+        async with client_for(network) as client:
+            return await read_seat(client, netuid, hotkey_ss58)
+
+    where = "" if network == "localnet" else f" --network {network}"
+    try:
+        seat = asyncio.run(read())
+    except NotRegistered as error:
+        usage_error(
+            f"{error} on {network}: register it (`wmnet subnet register --netuid {netuid} "
+            f"--wallet {wallet} --hotkey {hotkey}{where}`) and stake for a validator permit "
+            f"(`wmnet subnet stake --netuid {netuid} --wallet {wallet} --hotkey {hotkey} "
+            f"--amount TAO{where}`)"
+        )
+    except (BittensorError, ConnectionError, OSError) as error:
+        log.warning("registration not checked: the chain does not answer (%s)", error)
+        return None
+    for warning in seat.warnings(is_local_network(network)):
+        log.warning("%s", warning)
+    return seat
+
+
+def _check_state(path: Path, netuid: int) -> None:
+    """A state file of another subnet, or not one at all, stops the start (one line)."""
+    from wmnet.validator.state import load_state
+
+    try:
+        load_state(path, netuid, alpha=0.2)  # the smoothing is not what is checked here
+    except ValueError as error:
+        usage_error(f"{error}: give another --state")
+
+
+def _gateway_socket(host: str, port: int) -> socket.socket:
+    """The gateway's socket, bound before anything else starts (a busy port is one line)."""
+    from wmnet.miner.serve import StartupError, bind_listener
+
+    try:
+        return bind_listener(host, port, option="--gateway-port")
+    except StartupError as error:
+        usage_error(str(error))
+
+
+def _open_ledger(db: str) -> Any:
+    """The ledger's session factory, or one line saying why it cannot be opened."""
+    from sqlalchemy.exc import ArgumentError, OperationalError
+
+    from wmnet.ledger.db import open_ledger
+    from wmnet.validator.startup import redact_db_url
+
+    try:
+        return open_ledger(db)
+    except ArgumentError:
+        usage_error(f"--db {redact_db_url(db)!r} is not a database URL")
+    except ModuleNotFoundError as error:
+        usage_error(
+            f"--db needs the {error.name} driver: install it (`pip install 'wmnet[postgres]'` "
+            "for postgresql+psycopg://)"
+        )
+    except OperationalError as error:
+        reason = str(error.orig or error).splitlines()[0]
+        usage_error(f"cannot open the ledger at {redact_db_url(db)}: {reason}")

@@ -49,10 +49,10 @@ def read_state(path: Path) -> dict[str, Any]:
 
 
 def epochs_since(block: int, tempo: int, start: int | None) -> int:
-    """Epochs run since block ``start`` (subtensor runs one every ``tempo + 1`` blocks)."""
-    if start is None or block <= start:
+    """Epochs run since block ``start`` (subtensor runs one every ``tempo`` blocks)."""
+    if start is None or block <= start or tempo <= 0:
         return 0
-    return (block - start) // (tempo + 1)
+    return (block - start) // tempo
 
 
 def snapshot(graph: Any, state: dict[str, Any], start: int | None) -> Snapshot:

@@ -3,8 +3,11 @@ workload and per miner, a PNG, and the checks that say whether the subnet did it
 
 The figures are the ledger's own (``wmnet.ledger.reports``, defined in docs/ledger.md):
 the demo adds nothing but the miners' labels and the final incentive read from the
-chain. Money stays exact: decimal strings (``emission_tao``, ``revenue``) beside the
-integers (``emission_rao``, ``revenue_micro``).
+chain. Emission is the subnet's alpha token: ``emission_alpha`` (alpha), its TAO value
+at each epoch's alpha price (``emission_tao``) and its currency value
+(``emission_value``) stay apart. Money stays exact: decimal strings beside the integers
+(``emission_alpha_rao``, ``emission_tao_rao``, ``emission_value_micro``,
+``revenue_micro``).
 """
 
 from __future__ import annotations
@@ -56,17 +59,21 @@ def ledger_reports(sessions: sessionmaker[Session], currency: str) -> dict[str, 
 def summary(
     reports: dict[str, dict[str, Any]], miners: list[MinerRow], incentive: dict[int, float]
 ) -> dict[str, Any]:
-    """The final report as one JSON object: ``workloads`` keyed by workload type and
-    ``miners`` with each one's final incentive and whether it cheated."""
+    """The final report as one JSON object: ``workloads`` keyed by workload type,
+    ``totals`` over them, the ``prices`` that valued the emission, and ``miners`` with
+    each one's final incentive and whether it cheated."""
     by_workload = {row["workload"]: row for row in reports["workload"]["rows"]}
     workloads = {}
     for workload in WORKLOADS:
         row = by_workload[workload]
         workloads[workload] = {
+            "emission_alpha": row["emission_alpha"],
+            "emission_alpha_rao": row["emission_alpha_rao"],
             "emission_tao": row["emission_tao"],
-            "emission_rao": row["emission_rao"],
-            "emission_value": row["emission_value_text"],
-            "revenue": row["revenue_text"],
+            "emission_tao_rao": row["emission_tao_rao"],
+            "emission_value": row["emission_value"],
+            "emission_value_micro": row["emission_value_micro"],
+            "revenue": row["revenue"],
             "revenue_micro": row["revenue_micro"],
             "subsidy_ratio": row["subsidy_ratio"],  # null when ∞ or n/a: see the text
             "subsidy_ratio_text": row["subsidy_ratio_text"],
@@ -75,12 +82,38 @@ def summary(
             "requests_organic": row["requests_organic"],
             "requests_synthetic": row["requests_synthetic"],
             "requests_verified": row["requests_verified"],
+            "requests_failed": row["requests_failed"],
             "units": row["units"],
         }
-    emission = {row["uid"]: row["emission_tao"] for row in reports["miner"]["rows"]}
+    emission = {row["uid"]: row for row in reports["miner"]["rows"]}
+    totals = reports["workload"]["totals"]
+    prices = reports["workload"]["prices"]
     return {
         "currency": reports["workload"]["currency"],
         "workloads": workloads,
+        "totals": {
+            key: totals[key]
+            for key in (
+                "emission_alpha",
+                "emission_alpha_rao",
+                "emission_tao",
+                "emission_tao_rao",
+                "emission_value",
+                "emission_value_micro",
+                "revenue",
+                "revenue_micro",
+                "subsidy_ratio",
+                "subsidy_ratio_text",
+                "requests_verified",
+                "requests_failed",
+            )
+        },  # fmt: skip
+        "prices": {
+            "alpha_price": prices["alpha_price"]["latest"],  # TAO per alpha
+            "alpha_price_source": prices["alpha_price"]["latest_source"],
+            "tao_price": prices["tao_price"]["latest"],  # currency per TAO
+            "tao_price_source": prices["tao_price"]["latest_source"],
+        },
         "miners": [
             {
                 "uid": m.uid,
@@ -88,7 +121,8 @@ def summary(
                 "label": m.label,
                 "cheater": m.cheater,
                 "incentive": round(incentive.get(m.uid, 0.0), 6),
-                "emission_tao": emission.get(m.uid, "0"),
+                "emission_alpha": emission[m.uid]["emission_alpha"] if m.uid in emission else "0",
+                "emission_tao": emission[m.uid]["emission_tao"] if m.uid in emission else "0",
             }
             for m in miners
         ],
@@ -99,7 +133,7 @@ def failures(report: dict[str, Any], served: int, retries_charged: int) -> list[
     """What the demo promised and the report does not show (empty: all good)."""
     out = []
     for workload, row in report["workloads"].items():
-        if row["emission_rao"] <= 0:
+        if row["emission_alpha_rao"] <= 0:
             out.append(f"no emission was attributed to {workload}")
         if row["utilization"] is None:
             out.append(f"no utilization for {workload} (no capacity reports in the ledger)")
@@ -134,19 +168,26 @@ def print_report(
     from wmnet.ledger.render import table_rows
 
     _print_table(console, "ledger report by workload", *table_rows(reports["workload"]))
+    prices = final["prices"]
+    console.print(
+        f"valued at {prices['alpha_price'] or 'n/a'} TAO per alpha ({prices['alpha_price_source']})"
+        f" and {prices['tao_price'] or 'n/a'} {final['currency']} per TAO"
+        f" ({prices['tao_price_source']})"
+    )
     for note in reports["workload"]["notes"]:
         console.print(f"note: {note}")
     _print_table(
         console,
         "miners",
-        ["uid", "hotkey", "miner", "incentive", "emission TAO", "cheater"],
+        ["uid", "hotkey", "miner", "incentive", "emission α", "emission TAO", "cheater"],
         [
             [
                 str(m["uid"]),
                 m["hotkey"][:10] + "…",
                 m["label"],
                 f"{m['incentive']:.4f}",
-                m["emission_tao"],
+                m["emission_alpha"],
+                m["emission_tao"] or "n/a",
                 "yes" if m["cheater"] else "no",
             ]
             for m in final["miners"]
@@ -155,10 +196,8 @@ def print_report(
 
 
 def plot(reports: dict[str, dict[str, Any]], out: Path) -> list[Path]:
-    """PNGs: emissions vs revenue per workload, and emissions per epoch over time."""
+    """PNGs: emission vs revenue per workload and per miner (log scale, with the subsidy
+    ratio), and emission, revenue, utilization and requests per epoch over time."""
     from wmnet.ledger.render import plot as draw
 
-    return [
-        draw(reports["workload"], out / "ledger-by-workload.png"),
-        draw(reports["epoch"], out / "ledger-by-epoch.png"),
-    ]
+    return [draw(reports[by], out / f"ledger-by-{by}.png") for by in ("workload", "miner", "epoch")]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 console = Console()
@@ -26,12 +27,32 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     console.print(table)
 
 
-def fail(message: str, code: int = 1) -> None:
-    """Print a clear error and exit non-zero (no traceback for user errors)."""
+# Exit statuses: 1 when the work failed (the chain refused, a run broke), 2 when what
+# was asked cannot be done as asked (a mistyped option, an unknown wallet, a busy port):
+# fix the command line and run it again.
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    """Print a clear error and exit non-zero (no traceback for user errors).
+
+    One line whatever the terminal's width (``soft_wrap``): scripts and people grep it.
+    """
     import typer
 
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True, highlight=False)
     raise typer.Exit(code)
+
+
+def usage_error(message: str) -> NoReturn:
+    """A request that cannot be done as asked: one line saying what to do, exit 2."""
+    fail(message, EXIT_USAGE)
+
+
+def note(message: str) -> None:
+    """A line for the person at the terminal, on stderr so ``--json`` stays parseable."""
+    err_console.print(message, soft_wrap=True, highlight=False)
 
 
 def print_metagraph(title: str, neurons: list[dict[str, Any]]) -> None:
@@ -56,9 +77,3 @@ def print_metagraph(title: str, neurons: list[dict[str, Any]]) -> None:
             for n in neurons
         ],
     )
-
-
-# What `--network` takes, the same in every command.
-NETWORK_HELP = (
-    "localnet (ws://127.0.0.1:9944), ws://HOST:PORT, local, test, finney, http://HOST:PORT"
-)

@@ -11,8 +11,9 @@ nothing a miner or the chain does ends the loop:
 
 * chain unreachable (a restart) -> log, keep the last metagraph, retry next turn;
 * a miner times out, dies mid-request, answers garbage -> that answer scores 0;
-* ``SetWeights`` refused (rate limit, chain error) -> retried with backoff, then
-  tried again at the next opportunity.
+* ``SetWeights`` refused -> tried again once the chain allows it (a rate limit says
+  how many blocks to wait) or after a backoff in blocks; never in the same turn, so
+  weight retries never take a round's time.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from wmnet.validator.targets import MinerTarget, miner_targets, ranked
 from wmnet.validator.tasks import draw_task
 from wmnet.validator.usage import UsageSink
 from wmnet.validator.verification import Verdict, verify_answers
-from wmnet.validator.weights import WeightOutcome, set_weights
+from wmnet.validator.weights import WeightOutcome, WeightRefusal, set_weights
 from wmnet.worldmodel.checkpoint import CheckpointError
 from wmnet.worldmodel.model import WorldModel
 
@@ -96,9 +97,11 @@ class ValidatorLoop:
         self.capacity: dict[str, tuple[int, CapacityReport | None]] = {}
         self.status = LoopStatus()
         self.graph: bt.Metagraph | None = None  # the last metagraph read
-        # After a refusal, wait this block before asking again: a rate-limited validator
-        # that retried every round would only collect more refusals.
+        # After a refusal, wait for this block before asking again: a rate-limited
+        # validator that retried every round would only collect more refusals.
         self._weights_retry_block = 0
+        self._weights_refusals = 0  # in a row, for the backoff
+        self._weights_warned_block: int | None = None  # at most one warning a tempo
         self.shards: ShardRounds | None = None
         if config.shards is not None:
             self.shards = ShardRounds(
@@ -279,17 +282,40 @@ class ValidatorLoop:
         if outcome.ok:
             self.state.last_weights = weights
             self.state.last_weights_block = graph.block
+            self._weights_refusals = 0
             self._record_attribution(graph, weights, by_workload)
             log.info("weights set at block %d: %s", graph.block, weights)
-        else:
-            retry_in = max(1, (self.config.weights_interval_blocks or graph.tempo) // 4)
-            self._weights_retry_block = graph.block + retry_in
-            log.warning(
-                "weights not set at block %d (%s); next try in %d blocks",
-                graph.block,
-                outcome.message,
-                retry_in,
-            )
+            return
+        self._weights_refusals += 1
+        retry_in = self._weights_retry_in(outcome, graph)
+        self._weights_retry_block = graph.block + retry_in
+        self._log_weights_refusal(outcome, graph, retry_in)
+
+    def _weights_retry_in(self, outcome: WeightOutcome, graph: bt.Metagraph) -> int:
+        """Blocks to wait before the next try: what the chain states for a rate limit;
+        the next block while no miner has a score; otherwise a backoff that doubles from
+        a quarter of the weights interval up to the whole of it."""
+        if outcome.refusal == WeightRefusal.RATE_LIMITED and outcome.retry_in_blocks:
+            return outcome.retry_in_blocks
+        if outcome.refusal == WeightRefusal.NO_SCORES:
+            return 1
+        interval = self.config.weights_interval_blocks or graph.tempo
+        return min(interval, max(1, interval // 4) * 2 ** (self._weights_refusals - 1))
+
+    def _log_weights_refusal(self, outcome: WeightOutcome, graph: bt.Metagraph, wait: int) -> None:
+        """One warning a tempo at most: a refusal that repeats is logged at INFO until a
+        tempo has passed since the last warning. No scores yet is INFO: normal at start."""
+        text = "weights not set at block %d (%s); next try in %d blocks"
+        args = (graph.block, outcome.message, wait)
+        last = self._weights_warned_block
+        if outcome.refusal == WeightRefusal.NO_SCORES:
+            (log.info if self._weights_refusals == 1 else log.debug)(text, *args)
+            return
+        if last is not None and graph.block - last < max(1, graph.tempo):
+            log.info(text, *args)
+            return
+        self._weights_warned_block = graph.block
+        log.warning(text, *args)
 
     # --- the loop -------------------------------------------------------------------
 

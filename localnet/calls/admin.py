@@ -85,6 +85,9 @@ def admin_setter(ctx: CallContext, netuid: int, **value_param: Any) -> None:
         check(ctx, subnet, value)
     storage = ADMIN_SETTERS[function]
     subnet.hyperparams[storage] = value
+    if storage == "Tempo":
+        # apply_tempo_with_cycle_reset: the next epoch comes `tempo` blocks from now.
+        subnet.last_epoch_block = ctx.block
     ctx.emit(
         "AdminUtils",
         "HyperparameterSet",

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from wmnet.localnet.calls import CallContext, handler
+from wmnet.localnet.epoch import initial_last_epoch_block
 from wmnet.localnet.errors import DispatchError
 from wmnet.localnet.params import (
+    DEFAULT_HYPERPARAMS,
     MAX_SUBNETS,
     NETWORK_LOCK_REDUCTION_INTERVAL,
     NETWORK_MIN_LOCK_RAO,
@@ -50,7 +52,7 @@ def register_network(ctx: CallContext, hotkey: str, identity: dict | None = None
         owner_hotkey=hotkey,
         registered_at=ctx.block,
         locked=cost,
-        last_epoch_block=ctx.block,
+        last_epoch_block=initial_last_epoch_block(netuid, DEFAULT_HYPERPARAMS["Tempo"], ctx.block),
         accrued_since=ctx.block,
         name=(identity or {}).get("subnet_name", "")[:256],
     )

@@ -46,7 +46,9 @@ def test_short_demo_reports_both_workloads_and_the_cheater_at_zero(tmp_path):
     assert report["ok"] and report["failures"] == []
     assert set(report["workloads"]) == {"rollout", "train_shard"}
     for workload, row in report["workloads"].items():
-        assert float(row["emission_tao"]) > 0, workload
+        assert row["emission_alpha_rao"] > 0 and float(row["emission_alpha"]) > 0, workload
+        # wmnet's chain prices alpha 1:1 in its pool: the TAO value equals the alpha.
+        assert row["emission_tao_rao"] == row["emission_alpha_rao"], workload
         assert row["utilization"] is not None and 0 < row["utilization"] <= 1, workload
         assert {"revenue", "subsidy_ratio"} <= set(row), workload
     rollout, shard = report["workloads"]["rollout"], report["workloads"]["train_shard"]
@@ -60,6 +62,18 @@ def test_short_demo_reports_both_workloads_and_the_cheater_at_zero(tmp_path):
         assert set(miner) >= {"uid", "hotkey", "incentive", "cheater"}
         assert (miner["incentive"] == 0) if miner["cheater"] else (miner["incentive"] > 0)
     assert all(Path(p).stat().st_size > 0 for p in report["plots"])
+    assert {Path(p).name for p in report["plots"]} == {
+        "ledger-by-workload.png",
+        "ledger-by-miner.png",
+        "ledger-by-epoch.png",
+    }
+    totals = report["totals"]
+    assert totals["emission_alpha_rao"] == sum(
+        row["emission_alpha_rao"] for row in report["workloads"].values()
+    )
+    assert totals["emission_tao_rao"] == totals["emission_alpha_rao"]  # 1 α = 1 TAO here
+    assert report["prices"]["alpha_price"] == "1" and report["prices"]["tao_price"] == "300"
+    assert "current_alpha_price" in report["prices"]["alpha_price_source"]
 
 
 def _descendants(root: int) -> set[int]:

@@ -41,7 +41,7 @@ def test_incentive_goes_to_honest_miners_only(tmp_path):
             )
 
         # Permits come with the first epoch after staking, weights once per tempo, and
-        # incentive with the epoch after that: a few tempos of 11 blocks at 0.25 s.
+        # incentive with the epoch after that: a few tempos of 10 blocks at 0.25 s.
         ok = net.wait_until(settled, timeout_s=240, poll_s=2.0)
         graph = net.metagraph()
         incentive = {i: graph.neuron(u).incentive for i, u in enumerate(uids)}

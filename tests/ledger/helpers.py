@@ -8,7 +8,7 @@ from wmnet.ledger.billing import Billing
 from wmnet.ledger.capacity import store_capacity
 from wmnet.ledger.indexer import EpochSnapshot, NeuronRow, store_epoch
 from wmnet.ledger.usage import LedgerUsageSink
-from wmnet.ledger.valuation import Valuation
+from wmnet.ledger.valuation import AlphaPrice, PriceOrigin, Valuation
 from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.usage import UsageEvent, WeightAttribution
 
@@ -31,7 +31,9 @@ def neuron(
     return NeuronRow(uid, hotkey, "cold-" + hotkey, emission, stake, incentive, dividends, permit)
 
 
-def snapshot(block: int, time: float, miner_emission: tuple[int, int]) -> EpochSnapshot:
+def snapshot(
+    block: int, time: float, miner_emission: tuple[int, int], alpha_price_tao_rao: int = 10**9
+) -> EpochSnapshot:
     return EpochSnapshot(
         netuid=NETUID,
         block=block,
@@ -44,8 +46,7 @@ def snapshot(block: int, time: float, miner_emission: tuple[int, int]) -> EpochS
             neuron(2, MINERS[0], miner_emission[0], incentive=40000),
             neuron(3, MINERS[1], miner_emission[1], incentive=25535),
         ),
-        alpha_price_rao=10**9,
-        alpha_price_source="test: 1 alpha = 1 TAO",
+        alpha_price=AlphaPrice(alpha_price_tao_rao, PriceOrigin.CHAIN, "test: the pool's price"),
         owner_cut_u16=11796,
     )
 
@@ -74,12 +75,14 @@ def usage(
                       reason="ok" if verified else "mismatch")  # fmt: skip
 
 
-def seed(sessions: sessionmaker[Session]) -> dict:
+def seed(sessions: sessionmaker[Session], alpha_price_tao_rao: int = 10**9) -> dict:
     """Two epochs (blocks 100, 200), attribution, usage, capacity, a customer and charges.
 
-    Miner a earns 3 TAO per epoch, miner b 1 TAO (+1 rao in epoch 200). Attribution at
+    Miner a earns 3 α per epoch, miner b 1 α (+1 rao in epoch 200). Attribution at
     block 50: miner a 2/3 rollout, 1/3 train_shard; miner b all rollout. So rollout gets
-    2 + 1 = 3 TAO per epoch, train_shard 1 TAO; epoch 200 has 1 rao more for rollout.
+    2 + 1 = 3 α per epoch, train_shard 1 α; epoch 200 has 1 rao more for rollout. The
+    pool prices alpha at ``alpha_price_tao_rao`` (TAO rao per α; 1:1 by default), TAO
+    is 300 USD.
     """
     valuation = Valuation(currency="USD", tao_price_micro=300_000_000, tao_price_source="test")
     sink = LedgerUsageSink(sessions)
@@ -87,8 +90,9 @@ def seed(sessions: sessionmaker[Session]) -> dict:
         attribution(50, 2, MINERS[0], 0.75, {"rollout": 2 / 3, "train_shard": 1 / 3}),
         attribution(50, 3, MINERS[1], 0.25, {"rollout": 1.0}),
     ])  # fmt: skip
-    store_epoch(sessions, snapshot(100, T0 + 100, (3 * 10**9, 10**9)), valuation, "test")
-    store_epoch(sessions, snapshot(200, T0 + 200, (3 * 10**9, 10**9 + 1)), valuation, "test")
+    for block, emission in ((100, (3 * 10**9, 10**9)), (200, (3 * 10**9, 10**9 + 1))):
+        epoch = snapshot(block, T0 + block, emission, alpha_price_tao_rao)
+        store_epoch(sessions, epoch, valuation, "test")
     sink.record_many([
         usage("r1", T0 + 10, 2, "rollout", 16, 2.0),
         usage("r2", T0 + 20, 3, "rollout", 16, 2.0, origin="organic"),

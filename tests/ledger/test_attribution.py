@@ -16,7 +16,7 @@ from wmnet.ledger.apportion import apportion
 from wmnet.ledger.indexer import EpochSnapshot, store_epoch
 from wmnet.ledger.models import UNATTRIBUTED, Epoch, EpochEmission, Subsidy
 from wmnet.ledger.usage import LedgerUsageSink
-from wmnet.ledger.valuation import Valuation
+from wmnet.ledger.valuation import AlphaPrice, PriceOrigin, Valuation
 from wmnet.protocol.usage import WeightAttribution
 
 NETUIDS = itertools.count(1)
@@ -97,7 +97,7 @@ def test_subsidies_sum_to_the_chain_miner_emission(sessions, plans) -> None:
         ]
         neurons += [neuron(10 + j, f"m{10 + j}", e, incentive=1) for j, e in enumerate(miners)]
         snapshot = EpochSnapshot(netuid, block, float(block), 99, "owner", tuple(neurons),
-                                 10**9, "test", 11796)  # fmt: skip
+                                 AlphaPrice(10**9, PriceOrigin.CHAIN, "test"), 11796)  # fmt: skip
         assert store_epoch(sessions, snapshot, valuation, "test")
         chain_miner[block] = {10 + j: e for j, e in enumerate(miners)}
 
@@ -108,11 +108,11 @@ def test_subsidies_sum_to_the_chain_miner_emission(sessions, plans) -> None:
         parts: dict[tuple[int, int], int] = defaultdict(int)
         workloads: dict[tuple[int, int], set[str]] = defaultdict(set)
         for s in session.scalars(select(Subsidy).where(Subsidy.epoch_id.in_(epochs))):
-            assert s.emission_rao > 0
-            parts[(epochs[s.epoch_id], s.uid)] += s.emission_rao
+            assert s.emission_alpha_rao > 0
+            parts[(epochs[s.epoch_id], s.uid)] += s.emission_alpha_rao
             workloads[(epochs[s.epoch_id], s.uid)].add(s.workload)
         miner_rows = session.execute(
-            select(Epoch.block, Epoch.miner_emission_rao).where(Epoch.netuid == netuid)
+            select(Epoch.block, Epoch.miner_emission_alpha_rao).where(Epoch.netuid == netuid)
         ).all()
         roles = set(
             session.scalars(select(EpochEmission.role).where(EpochEmission.epoch_id.in_(epochs)))

@@ -18,8 +18,9 @@ from tests.localnet.conftest import make_subnet, register_raw, set_weights_raw, 
 from tests.localnet.epoch_paths import Hyper, Snapshot
 from wmnet.localnet.chain import Chain
 from wmnet.localnet.emission import pending_emission
-from wmnet.localnet.epoch import is_epoch_block
-from wmnet.localnet.params import RAO_PER_TAO, SUBNET_OWNER_CUT_U16, U16_MAX
+from wmnet.localnet.epoch import should_run_epoch
+from wmnet.localnet.params import RAO_PER_TAO, U16_MAX
+from wmnet.localnet.payout import PendingEmission
 from wmnet.localnet.state import parse_stake_key
 
 # ----------------------------------------------------------------------------------
@@ -40,7 +41,7 @@ class ChainPath:
     owner: Any = None
     hotkeys: list[Any] = field(default_factory=list)
     _keys: int = 0
-    _accrued: int = 0
+    _accrued: PendingEmission = field(default_factory=PendingEmission)
     _paid: int = 0
     _guarded: bool = True
     _owed: dict[str, int] | None = None  # stakes before the last epoch, to restore
@@ -105,7 +106,7 @@ class ChainPath:
         or the epoch would run before the call (tests pick the tempo to avoid it)."""
         subnet = self.chain.state.subnets[self.netuid]
         if self._guarded:
-            assert not is_epoch_block(subnet, self.chain.head + 1), "tempo too short for a test"
+            assert not should_run_epoch(subnet, self.chain.head + 1), "tempo too short for a test"
 
     async def add_neurons(self, stakes: list[int]) -> None:
         n_after = len(self.hotkeys) + len(stakes) + 1  # the owner holds UID 0
@@ -181,7 +182,7 @@ class ChainPath:
         target = self.chain.head + blocks
         while self.chain.head < target:
             await self._seal_one()
-        if is_epoch_block(self.chain.state.subnets[self.netuid], self.chain.head + 1):
+        if should_run_epoch(self.chain.state.subnets[self.netuid], self.chain.head + 1):
             await self._through_epoch()
 
     async def set_liquid_alpha(self, on: bool) -> None:
@@ -204,7 +205,7 @@ class ChainPath:
         """Seal blocks up to and including the subnet's next epoch; returns its block."""
         await self._restore_stakes()
         subnet = self.chain.state.subnets[self.netuid]
-        while not is_epoch_block(subnet, self.chain.head + 1):
+        while not should_run_epoch(subnet, self.chain.head + 1):
             self.chain.advance(1)
         epoch_block = self.chain.head + 1
         await self._seal_one()
@@ -213,7 +214,7 @@ class ChainPath:
     async def _seal_one(self) -> None:
         await self._restore_stakes()
         subnet = self.chain.state.subnets[self.netuid]
-        if not is_epoch_block(subnet, self.chain.head + 1):
+        if not should_run_epoch(subnet, self.chain.head + 1):
             self.chain.advance(1)
             return
         # What the epoch must pay: everything accrued up to and including its block;
@@ -247,7 +248,7 @@ class ChainPath:
         graph = await self.client.subnets.metagraph(self.netuid)
         raw = graph.raw
         n = len(self.hotkeys)
-        rest = self._accrued - self._accrued * SUBNET_OWNER_CUT_U16 // U16_MAX
+        rest = self._accrued.server + self._accrued.validator
         history = self.chain.epoch_history(self.netuid, since_block=epoch_block)
         server = {
             row["uid"]: row["server_emission"] for row in history if row["block"] == epoch_block
@@ -272,6 +273,8 @@ class ChainPath:
             emission=[int(e) / rest for e in raw["emission"][1 : n + 1]],
             server_emission=[server.get(i + 1, 0) / rest for i in range(n)],
             bonds=bonds,
+            emission_rao=[int(e) for e in raw["emission"][1 : n + 1]],
+            rao_emission=rest,
             paid=self._paid,
-            accrued=self._accrued,
+            accrued=self._accrued.total,
         )

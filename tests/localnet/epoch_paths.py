@@ -5,7 +5,7 @@ upstream stake units, and calls the same few steps on either path:
 
 - `DirectPath` keeps the stored state itself (stake, u16 weights, bonds, permits,
   registration and update blocks) and runs `localnet.yuma.run_epoch` plus
-  `localnet.payout.pay_epoch` the way subtensor's mock runs `epoch(netuid, 1e9)`: at the
+  `localnet.payout.epoch_emission` the way subtensor's mock runs `epoch(netuid, 1e9)`: at the
   current block, no subnet-owner neuron, and the bonds mask of `epoch_mechanism`
   (`last_tempo = block - tempo`, saturating, `last_tempo <= registered`).
 - `ChainPath` (`chain_path.py`) builds the same subnet on an in-process chain through
@@ -21,8 +21,10 @@ upstream stake units, and calls the same few steps on either path:
   (`keep_stakes`, on by default; the owner's hotkey is always unstaked, so it never
   votes).
 
-Emission is compared as a share: each UID's rao over the epoch's non-owner emission,
-i.e. upstream's `E / rao_emission`.
+Emission is compared as a share (each UID's `Emission` over the epoch's emission to UIDs,
+i.e. upstream's `E / rao_emission`) on both paths, and to the rao where upstream pins it:
+the direct path's epoch pays 1e9 as upstream's mock does, so its `emission_rao` is
+upstream's number (`assert_upstream_rao`).
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from wmnet.localnet.backend import InProcessBackend
 from wmnet.localnet.calls.weights import max_upscale
 from wmnet.localnet.chain import Chain
 from wmnet.localnet.params import U16_MAX
-from wmnet.localnet.payout import pay_epoch
+from wmnet.localnet.payout import epoch_emission
 from wmnet.localnet.substrate import LocalnetSubstrate
 from wmnet.localnet.yuma import EpochInput, YumaParams, run_epoch
 
@@ -51,6 +53,29 @@ SHARE = 1e-8  # absolute tolerance on an emission share
 def shares(values: list[float]) -> list[object]:
     """``values`` as approximate shares, for comparing with an epoch's output."""
     return [pytest.approx(v, abs=SHARE) for v in values]
+
+
+def assert_upstream_rao(s: Snapshot, uids: list[int], upstream: list[int]) -> None:
+    """Where the epoch paid upstream's 1e9 (the direct path), `Emission` of ``uids`` is
+    upstream's pinned rao exactly (its I32F32 shares times 1e9, truncated)."""
+    if s.rao_emission == UPSTREAM_EMISSION:
+        assert [s.emission_rao[uid] for uid in uids] == upstream
+
+
+def dust_bound(n: int, rao_emission: int) -> int:
+    """The most truncation can leave unpaid of an epoch's emission over ``n`` UIDs: per
+    UID two figures (server, validator), each off by up to three I32F32 steps of the
+    emission (the proportion floored, the quotient floored, the product floored: one
+    step is emission / 2^32 rao) and a rao for each of the payout's truncations."""
+    return n * 2 * (3 * (rao_emission >> 32) + 3)
+
+
+def assert_dust_only(s: Snapshot) -> None:
+    """The epoch minted what it had, less truncation dust (`dust_bound`)."""
+    assert 0 <= s.accrued - s.paid <= dust_bound(len(s.emission), s.rao_emission), (
+        s.accrued,
+        s.paid,
+    )
 
 
 # Upstream's epoch(netuid, 1_000_000_000): the direct path pays this much, no owner cut.
@@ -83,11 +108,13 @@ class Snapshot:
     dividends: list[int]
     pruning_score: list[int]
     validator_permit: list[bool]
-    emission: list[float]  # rao / the epoch's non-owner emission
-    server_emission: list[float]  # the miners' part of `emission`
+    emission: list[float]  # `Emission` rao / the epoch's emission to UIDs
+    server_emission: list[float]  # incentive credited, over the same
     bonds: list[list[int]]  # u16 as stored, [validator][target]
-    paid: int = 0  # rao paid to all UIDs and the owner this epoch
-    accrued: int = 0  # rao the epoch had to pay
+    emission_rao: list[int] = field(default_factory=list)  # subtensor's `Emission`
+    rao_emission: int = 0  # the epoch's emission to UIDs (server + validator pending)
+    paid: int = 0  # rao minted by this epoch (owner cut included)
+    accrued: int = 0  # rao pending for this epoch (owner cut included)
 
 
 def yuma_params(h: Hyper) -> YumaParams:
@@ -201,12 +228,11 @@ class DirectPath:
         params = yuma_params(h)
         params = YumaParams(**{**params.__dict__, "activity_cutoff": self.cutoff})
         out = run_epoch(inp, params)
-        payout = pay_epoch(out, UPSTREAM_EMISSION, owner_cut_u16=0)
+        emission = epoch_emission(out, UPSTREAM_EMISSION)  # upstream's epoch(netuid, 1e9)
         self.bonds = out.bonds.astype(np.float64)
         self.permit = out.validator_permit.tolist()
         stored = out.as_u16()
         self.pruning = stored["PruningScores"].tolist()
-        emission = (payout.server + payout.validator) / UPSTREAM_EMISSION
         return Snapshot(
             rank=stored["Rank"].tolist(),
             trust=stored["Trust"].tolist(),
@@ -215,10 +241,13 @@ class DirectPath:
             dividends=stored["Dividends"].tolist(),
             pruning_score=list(self.pruning),
             validator_permit=list(self.permit),
-            emission=emission.tolist(),
-            server_emission=(payout.server / UPSTREAM_EMISSION).tolist(),
+            emission=(emission.combined / UPSTREAM_EMISSION).tolist(),
+            server_emission=(emission.server / UPSTREAM_EMISSION).tolist(),
             bonds=out.bonds.astype(int).tolist(),
-            paid=payout.total,
+            emission_rao=emission.combined.tolist(),
+            rao_emission=UPSTREAM_EMISSION,
+            # upstream's epoch() returns what it would pay: each UID's two parts.
+            paid=int(emission.server.sum() + emission.validator.sum()),
             accrued=UPSTREAM_EMISSION,
         )
 

@@ -7,7 +7,7 @@ import bittensor as bt
 import pytest
 
 from tests.localnet.conftest import make_subnet, sudo, wallet
-from tests.localnet.epoch_paths import Hyper, open_path
+from tests.localnet.epoch_paths import Hyper, assert_dust_only, open_path
 from wmnet.localnet.params import activity_cutoff_blocks
 
 
@@ -82,4 +82,4 @@ async def test_the_epoch_uses_the_derived_cutoff() -> None:
         assert not graph.neurons[1].active
         assert s.incentive == [0, 0]
         assert s.emission == pytest.approx([1.0, 0.0], abs=1e-9)
-        assert s.paid == s.accrued
+        assert_dust_only(s)

@@ -11,7 +11,7 @@ import pytest
 
 from tests.localnet.epoch_paths import Hyper, open_path, shares
 from wmnet.localnet.params import U16_MAX
-from wmnet.localnet.payout import EpochPayout, pay_epoch
+from wmnet.localnet.payout import EpochEmission, epoch_emission
 from wmnet.localnet.yuma import EpochInput, EpochOutput, YumaParams, run_epoch
 
 
@@ -22,7 +22,7 @@ def logged_epoch(
     block: int,
     *,
     max_validators: int = 64,
-) -> tuple[EpochOutput, EpochPayout]:
+) -> tuple[EpochOutput, EpochEmission]:
     """epoch_logs.rs::setup_epoch: storage written by hand (ActivityCutoff 10, tempo
     10, everyone registered at block 0, no weights), then epoch_mechanism(1e9)."""
     n = len(stakes)
@@ -39,7 +39,7 @@ def logged_epoch(
     )
     params = YumaParams(activity_cutoff=10, max_allowed_validators=max_validators, yuma3=False)
     out = run_epoch(inp, params)
-    return out, pay_epoch(out, 1_000_000_000, owner_cut_u16=0)
+    return out, epoch_emission(out, 1_000_000_000)
 
 
 def test_logs_simple() -> None:
@@ -49,7 +49,7 @@ def test_logs_simple() -> None:
     assert out.stake.tolist() == out.active_stake.tolist() == [0.5, 0.5]
     assert out.validator_permit.tolist() == [True, True]
     assert out.consensus.tolist() == [0, 0]
-    assert (pay.validator / 1e9).tolist() == [0.5, 0.5]
+    assert pay.validator.tolist() == [500_000_000, 500_000_000]  # 0.5 is exact in I32F32
     assert out.pruning_score.tolist() == [0.5, 0.5]
 
 
@@ -60,7 +60,7 @@ def test_logs_inactive_mask_and_emergency_mode() -> None:
     assert out.active.tolist() == [False, False]
     assert out.active_stake.tolist() == [0, 0]
     assert out.pruning_score.tolist() == [0.5, 0.5]
-    assert (pay.validator / 1e9).tolist() == [0.5, 0.5]
+    assert pay.validator.tolist() == pay.combined.tolist() == [500_000_000, 500_000_000]
 
 
 def test_logs_active_stake_when_nonzero() -> None:
@@ -70,7 +70,7 @@ def test_logs_active_stake_when_nonzero() -> None:
     assert out.active.tolist() == [True, False]
     assert out.active_stake.tolist() == [1, 0]
     assert out.pruning_score.tolist() == [1, 0]
-    assert pay.validator.tolist() == [10**9, 0]
+    assert pay.validator.tolist() == [10**9, 0]  # upstream's logged Validator Emission
 
 
 def test_logs_topk_and_permit_mask() -> None:

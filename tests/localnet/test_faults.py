@@ -54,8 +54,12 @@ def test_a_raising_epoch_is_skipped_and_the_chain_goes_on(tmp_path, monkeypatch)
     chain = Chain(tmp_path / "c.db")
     netuid = started_subnet(chain)
 
+    healthy, since = block_module.run_subnet_epoch, chain.head
+
     def bug(state, subnet, number):
-        subnet.pending_emission = -1  # half-done, then a crash
+        if number <= since:  # epochs already sealed replay as they ran
+            return healthy(state, subnet, number)
+        subnet.pending_server = -1  # half-done, then a crash
         raise FloatingPointError("a bug in an epoch")
 
     monkeypatch.setattr(block_module, "run_subnet_epoch", bug)
@@ -63,7 +67,7 @@ def test_a_raising_epoch_is_skipped_and_the_chain_goes_on(tmp_path, monkeypatch)
     events = [e for n in range(1, chain.head + 1) for e in chain.block(n)["events"]]
     skipped = [e for e in events if e["event"]["event_id"] == "EpochSkipped"]
     assert skipped and all(e["event"]["attributes"][0] == netuid for e in skipped)
-    assert chain.state.subnets[netuid].pending_emission >= 0
+    assert chain.state.subnets[netuid].pending_server >= 0
     assert chain.submit(transfer(chain)).success
     assert_contiguous(chain)
     state = chain.state.model_dump()
