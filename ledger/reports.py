@@ -20,6 +20,7 @@ for people.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -54,24 +55,37 @@ class ReportError(ValueError):
     """A malformed report argument (the CLI prints it and exits non-zero)."""
 
 
+# Times a report accepts: unix seconds from 1970 to the end of year 9999 (what ISO 8601
+# dates can name). NaN, infinities and anything beyond are refused, not queried.
+MIN_TIME, MAX_TIME = 0.0, 253_402_300_799.0
+
+
 def parse_time(text: str | None, name: str) -> float | None:
-    """ISO 8601 (a date, or a date and time; UTC when no offset) or unix seconds."""
+    """ISO 8601 (a date, or a date and time; UTC when no offset) or unix seconds, from
+    1970 to 9999; :class:`ReportError` otherwise (never NaN or an infinity)."""
     if text is None or text == "":
         return None
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
+        value = None
+    if value is None:
+        try:
+            moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=UTC)
+            value = moment.timestamp()
+        except (ValueError, OverflowError):
+            raise ReportError(
+                f"--{name} {text[:64]!r} is not a time: use ISO 8601 (2025-06-01 or "
+                "2025-06-01T12:00:00Z) or unix seconds"
+            ) from None
+    if not (math.isfinite(value) and MIN_TIME <= value <= MAX_TIME):
         raise ReportError(
-            f"--{name} {text!r} is not a time: use ISO 8601 (2025-06-01 or "
-            "2025-06-01T12:00:00Z) or unix seconds"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.timestamp()
+            f"--{name} {text[:64]!r} is out of range: give a time from 1970 to 9999 "
+            f"(unix seconds {MIN_TIME:.0f} to {MAX_TIME:.0f})"
+        )
+    return value
 
 
 @dataclass(frozen=True)

@@ -89,11 +89,15 @@ def create_app(
     client_factory: ClientFactory | None = None,
     nonce_store: Any = None,
     warmup: bool = True,
+    signer: Any = None,
 ) -> FastAPI:
     """The miner app. ``engine``, ``client_factory`` (an unconnected ``bittensor.Client``
-    per call; default ``client_for(config.network)``) and ``nonce_store`` may be given
-    (tests share one loaded engine and run the chain in-process)."""
+    per call; default ``client_for(config.network)``), ``nonce_store`` and ``signer``
+    (the hotkey that signs training-shard updates; default: loaded from
+    ``config.wallet``) may be given (tests share one loaded engine and run the chain
+    in-process)."""
     miner = _assemble(config, engine, client_factory, nonce_store)
+    miner.trainer = _trainer(config, miner.engine, signer)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -194,21 +198,28 @@ def _assemble(
     cheat = make_cheat(config.cheat, engine, config.replay_dir)
     recorder = ResultRecorder(config.record_dir) if config.record_dir else None
     _gauges(metrics, scheduler, cache)
-    miner = Miner(config, engine, scheduler, cache, gate, metrics, store, cheat, recorder)
-    miner.trainer = _trainer(config, engine)
-    return miner
+    return Miner(config, engine, scheduler, cache, gate, metrics, store, cheat, recorder)
 
 
-def _trainer(config: MinerConfig, engine: RolloutEngine) -> ShardTrainer | None:
-    """The shard trainer when an object store is configured (else: rollouts only)."""
+def _trainer(config: MinerConfig, engine: RolloutEngine, signer: Any) -> ShardTrainer | None:
+    """The shard trainer when an object store is configured (else: rollouts only): it
+    writes under this hotkey's prefix only, and signs what it writes."""
     if not config.store:
         return None
+    from wmnet.miner.keys import load_hotkey
     from wmnet.miner.shard_cheats import make_shard_cheat
-    from wmnet.training.store import open_store
+    from wmnet.training.store import AuthorStore, open_store
     from wmnet.worldmodel.checkpoint import ModelRegistry
 
+    if signer is None:
+        if not config.wallet:
+            raise ValueError("training shards need the miner's hotkey to sign its updates")
+        signer = load_hotkey(config.wallet, config.wallet_hotkey, config.wallet_path)
+    if signer.ss58_address != config.hotkey_ss58:
+        raise ValueError("the signing hotkey is not this miner's hotkey")
     return ShardTrainer(
-        open_store(config.store),
+        AuthorStore(open_store(config.store), config.hotkey_ss58),
+        signer,
         ModelRegistry(list(config.model_dirs)),
         device=str(engine.device),
         device_label=engine.device_label,

@@ -10,13 +10,19 @@ import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Literal
 
-from wmnet.protocol.spec import PRECISIONS
+from wmnet.protocol.spec import MAX_QUEUE, MAX_SLOTS, MAX_WINDOW_S, PRECISIONS
 
 # random, fake10, replay cheat on rollouts (miner/cheats.py); lazy, copy on training
 # shards only (miner/shard_cheats.py).
 Cheat = Literal["random", "fake10", "replay", "lazy", "copy"]
 CHEATS: tuple[str, ...] = ("random", "fake10", "replay", "lazy", "copy")
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+
+# The least stake a caller needs by default, in units of 1e9 rao of the metagraph's
+# total stake (alpha on a dynamic subnet). On a small subnet every staked neuron holds a
+# validator permit, so a permit alone is no bar: with 0 here any registered miner with a
+# little stake could buy rollouts from the others for free (docs/miner.md).
+DEFAULT_MIN_STAKE = 100.0
 
 # uvicorn worker processes read their settings from here (see miner/serve.py).
 CONFIG_ENV = "WMNET_MINER_CONFIG"
@@ -28,6 +34,11 @@ class MinerConfig:
 
     hotkey_ss58: str  # this miner's hotkey: requests must be signed for it
     netuid: int
+    # Where its key lives (names only), for what the miner signs itself (training-shard
+    # updates); each worker loads it (wmnet.miner.keys).
+    wallet: str | None = None
+    wallet_hotkey: str = "default"
+    wallet_path: str | None = None
     network: str = "localnet"
     host: str = "127.0.0.1"
     port: int = 8091
@@ -44,7 +55,7 @@ class MinerConfig:
     queue_limit: int = 64
     batch_wait_ms: float = 2.0  # how long a lone task waits for compatible company
     # Authorization and rate limiting.
-    min_stake: float = 0.0  # in units of 1e9 rao of the metagraph's total stake
+    min_stake: float = DEFAULT_MIN_STAKE  # in units of 1e9 rao of the metagraph's total stake
     rate: float = 20.0  # requests/s refilled for a validator holding the mean stake
     burst: float = 40.0  # bucket size
     metagraph_poll_s: float = 1.0  # how often the block number is polled
@@ -69,8 +80,12 @@ class MinerConfig:
             raise ValueError(f"device must be one of {DEVICES}, got {self.device!r}")
         if self.cheat is not None and self.cheat not in CHEATS:
             raise ValueError(f"cheat must be one of {CHEATS}, got {self.cheat!r}")
-        if self.max_batch < 1 or self.queue_limit < 1:
-            raise ValueError("max_batch and queue_limit must be at least 1")
+        if not (1 <= self.max_batch <= MAX_SLOTS and 1 <= self.queue_limit <= MAX_QUEUE):
+            raise ValueError(
+                f"max_batch must be in 1..{MAX_SLOTS} and queue_limit in 1..{MAX_QUEUE}"
+            )
+        if not 0 < self.busy_window_s <= MAX_WINDOW_S:
+            raise ValueError(f"busy_window_s must be in (0, {MAX_WINDOW_S:g}]")
         if self.rate <= 0 or self.burst < 1:
             raise ValueError("rate must be positive and burst at least 1")
         if self.min_stake < 0:

@@ -8,10 +8,12 @@ them:
 * ``lazy``: trains nothing; stores a tiny random update (values ~1e-6, the same
   format and density as an honest one) and reports the figures an honest miner would.
 * ``copy``: trains nothing; waits for another miner's update of this round to appear
-  in the shared object store and answers with its id: as soon as one worth copying
-  has appeared since the task arrived, the largest of them (mean kept magnitude), so
-  a lazy neighbour's tiny update is never the one copied. With none in time (half the
-  deadline) it acts lazy.
+  in the shared object store, takes its payload out of the author's envelope, seals it
+  again under its own hotkey and task, stores that under its own prefix and answers at
+  once: as soon as one worth copying has appeared since the task arrived, the largest
+  of them (mean kept magnitude), so a lazy neighbour's tiny update is never the one
+  copied. With none in time (half the deadline) it acts lazy. (Answering with the
+  author's object id instead is refused outright: it is not under this miner's prefix.)
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from starlette.concurrency import run_in_threadpool
 from wmnet.miner.shard_trainer import Honest, ShardCheat, ShardTrainer
 from wmnet.protocol.shard import ShardResult, ShardTask
 from wmnet.protocol.spec import MAX_UPDATE_BYTES
-from wmnet.training import params
+from wmnet.training import envelope, params
 from wmnet.training.compress import Compressed, UpdateFormatError, compress
 from wmnet.training.store import StoreError
 
@@ -42,8 +44,9 @@ class LazyUpdate:
     async def answer(self, task: ShardTask, trainer: ShardTrainer, honest: Honest) -> ShardResult:
         base = await run_in_threadpool(trainer.base, task.base_id)
         noise = self.rng.standard_normal(params.count(base)).astype(np.float32) * 1e-6
-        data = compress(noise, task.hyper.density, task.hyper.chunk).to_bytes()
-        oid = await run_in_threadpool(trainer.store.put, data)
+        payload = compress(noise, task.hyper.density, task.hyper.chunk).to_bytes()
+        data = envelope.seal(payload, task.task_id, trainer.signer)
+        oid = await run_in_threadpool(trainer.store.put_update, data)
         samples = task.hyper.inner_steps * task.hyper.batch  # claimed, never done
         return trainer.result(task, oid, len(data), samples, compute_ms=0.0)
 
@@ -62,27 +65,33 @@ class CopyUpdate:
         while time.monotonic() < give_up:
             found = await run_in_threadpool(self._largest_new, trainer, n, arrived - 1.0)
             if found is not None:
-                oid, size = found
+                data = envelope.seal(found, task.task_id, trainer.signer)
+                oid = await run_in_threadpool(trainer.store.put_update, data)
                 samples = task.hyper.inner_steps * task.hyper.batch
-                return trainer.result(task, oid, size, samples, compute_ms=0.0)
+                return trainer.result(task, oid, len(data), samples, compute_ms=0.0)
             await asyncio.sleep(self.poll_s)
         return await self.lazy.answer(task, trainer, honest)
 
-    def _largest_new(self, trainer: ShardTrainer, n: int, since: float) -> tuple[str, int] | None:
-        best: tuple[float, str, int] | None = None
-        for info in trainer.store.list():
-            if info.modified < since or info.size > MAX_UPDATE_BYTES:
+    def _largest_new(self, trainer: ShardTrainer, n: int, since: float) -> bytes | None:
+        """The payload of the largest update another miner stored since ``since``."""
+        best: tuple[float, bytes] | None = None
+        for info in trainer.store.list_updates():
+            if info.author == trainer.store.author or info.stored_at < since:
+                continue
+            if info.size > MAX_UPDATE_BYTES:
                 continue
             try:
-                update = Compressed.from_bytes(trainer.store.get(info.object_id, MAX_UPDATE_BYTES))
-            except (StoreError, UpdateFormatError):
-                continue  # a checkpoint, or not yet complete
+                stored = trainer.store.get_update(info.author, info.object_id, MAX_UPDATE_BYTES)
+                payload = envelope.read(stored.data).payload
+                update = Compressed.from_bytes(payload)
+            except (StoreError, envelope.EnvelopeError, UpdateFormatError):
+                continue  # not complete yet, or not an update
             if update.layout.n != n:
                 continue
             size = float(np.abs(update.values()).mean())
             if size >= WORTH_COPYING and (best is None or size > best[0]):
-                best = (size, info.object_id, info.size)
-        return None if best is None else (best[1], best[2])
+                best = (size, payload)
+        return None if best is None else best[1]
 
 
 def make_shard_cheat(name: str | None, seed: int | None = None) -> ShardCheat | None:

@@ -13,7 +13,9 @@ One task, in the order the rollout handler uses (every check, then work):
    (404 ``unknown_model`` when neither has it); the shard must fit the model (400);
 3. :func:`wmnet.training.worker.train_shard` with this validator's error-feedback
    buffer (one per validator hotkey: rounds of different validators never mix);
-4. put the update in the object store; answer a ``ShardResult`` naming it.
+4. seal the update in an envelope signed by this miner's hotkey
+   (``wmnet.training.envelope``), put it under this miner's own prefix of the object
+   store (write-once, ``updates/<hotkey>/<sha256>``); answer a ``ShardResult`` naming it.
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ from wmnet.protocol.shard import ShardResult, ShardTask
 from wmnet.protocol.spec import SHARD_PATH
 from wmnet.training import checkpoints, params
 from wmnet.training.compress import ErrorFeedback
-from wmnet.training.store import ObjectStore, StoreError
+from wmnet.training.envelope import Signer, seal
+from wmnet.training.store import AuthorStore, StoreError
 from wmnet.training.worker import new_feedback, train_shard
 from wmnet.worldmodel.checkpoint import CheckpointError, ModelRegistry
 from wmnet.worldmodel.model import WorldModel
@@ -59,7 +62,8 @@ def parse_shard_task(raw: bytes) -> ShardTask:
 class ShardTrainer:
     def __init__(
         self,
-        store: ObjectStore,
+        store: AuthorStore,
+        signer: Signer,
         registry: ModelRegistry,
         device: str = "cpu",
         device_label: str = "cpu",
@@ -67,7 +71,7 @@ class ShardTrainer:
         cheat: ShardCheat | None = None,
         cached_bases: int = 2,
     ) -> None:
-        self.store, self.registry = store, registry
+        self.store, self.signer, self.registry = store, signer, registry
         self.device, self.device_label = device, device_label
         self.queue_limit, self.cheat = queue_limit, cheat
         self._bases: OrderedDict[str, WorldModel] = OrderedDict()
@@ -134,7 +138,8 @@ class ShardTrainer:
             feedback = self._feedback[validator_hotkey] = new_feedback(base, task.hyper)
         start = time.perf_counter()
         out = train_shard(base, task.shard, task.hyper, feedback)
-        update_id = self.store.put(out.data)
+        sealed = seal(out.data, task.task_id, self.signer)
+        update_id = self.store.put_update(sealed)
         compute_ms = (time.perf_counter() - start) * 1000
         log.info(
             "round %s: %d steps on shard %d in %.1f s, update %s (%d bytes)",
@@ -143,10 +148,10 @@ class ShardTrainer:
             task.shard.seed,
             compute_ms / 1000,
             update_id[:12],
-            len(out.data),
+            len(sealed),
         )
         losses = out.inner.losses
-        return self.result(task, update_id, len(out.data), out.inner.samples, compute_ms, losses)
+        return self.result(task, update_id, len(sealed), out.inner.samples, compute_ms, losses)
 
     def result(
         self,

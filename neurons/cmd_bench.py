@@ -261,6 +261,28 @@ def serve_bench(
     _print_figures(_machine(res), title, json_out)
 
 
+@app.command("validator")
+def validator_bench(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    miners: int = typer.Option(30, "--miners", min=1, max=1000, help="Miners asked per round."),
+    hostile: float = typer.Option(
+        0.1, "--hostile", min=0.0, max=0.5, help="Share of them hostile (at least one)."
+    ),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Timed rounds per variant."),
+    horizon: int = typer.Option(16, "--horizon", min=1, max=256, help="Steps per rollout."),
+    deadline: float = typer.Option(2.0, "--deadline", min=0.1, help="Seconds per rollout."),
+) -> None:
+    """Miners one validator probes per tempo: 10 % hostile beside none, interleaved."""
+    from wmnet.bench.validator import bench_validator
+
+    res = bench_validator(
+        miners=miners, hostile_fraction=hostile, repeats=repeats, horizon=horizon,
+        deadline_s=deadline,
+    )  # fmt: skip
+    title = "validator probe rounds (none hostile vs a share hostile, same run)"
+    _print_figures(_machine(res), title, json_out)
+
+
 @app.command("compress")
 def compress_bench(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),

@@ -30,7 +30,7 @@ def _open(db: str | None):  # noqa: ANN202 - a sessionmaker
     try:
         return open_ledger(resolve_url(db))
     except ArgumentError as error:
-        fail(f"--db is not a database URL ({error})")
+        fail(f"--db is not a database URL ({error})", 2)  # a usage error
     except (OperationalError, ModuleNotFoundError) as error:
         fail(f"cannot open the ledger database: {error}")
 
@@ -55,7 +55,7 @@ def _currency(currency: str | None) -> str:
     try:
         return Valuation.from_config(currency=currency).currency
     except ValueError as error:
-        fail(str(error))
+        fail(str(error), 2)  # a usage error
     raise AssertionError  # unreachable: fail exits
 
 
@@ -78,14 +78,15 @@ def report(
     from wmnet.ledger.render import plot as draw
     from wmnet.ledger.reports import ReportError, ReportQuery, build_report
 
+    # A malformed option is a usage error: one line, exit status 2 (as typer's own).
     if fmt not in FORMATS:
-        fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}")
+        fail(f"--format must be one of {', '.join(FORMATS)}, not {fmt!r}", 2)
     if plot is not None and plot.suffix.lower() != ".png":
-        fail(f"--plot writes a PNG: give a path ending in .png, not {str(plot)!r}")
+        fail(f"--plot writes a PNG: give a path ending in .png, not {str(plot)!r}", 2)
     try:
         query = ReportQuery.parse(by, since, until, netuid, _currency(currency))
     except ReportError as error:
-        fail(str(error))
+        fail(str(error), 2)
     sessions = _open(db)
     with sessions() as session:
         try:

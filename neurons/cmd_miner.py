@@ -7,6 +7,7 @@ import logging
 
 import typer
 
+from wmnet.miner.config import DEFAULT_MIN_STAKE
 from wmnet.neurons.options import WALLET_PATH, YES, network_option
 from wmnet.neurons.output import fail, usage_error
 
@@ -54,7 +55,10 @@ def run(
         2.0, "--batch-wait-ms", min=0, help="How long a lone task waits for batch company."
     ),
     min_stake: float = typer.Option(
-        0.0, "--min-stake", min=0, help="Least stake (TAO units) a validator needs."
+        DEFAULT_MIN_STAKE,
+        "--min-stake",
+        min=0,
+        help="Least stake (1e9 rao units of the metagraph's total stake) a validator needs.",
     ),
     rate: float = typer.Option(
         20.0, "--rate", help="Requests/s refilled for a validator holding the mean stake."
@@ -131,6 +135,9 @@ def run(
         config = MinerConfig(
             hotkey_ss58=hotkey_ss58,
             netuid=netuid,
+            wallet=wallet,
+            wallet_hotkey=hotkey,
+            wallet_path=wallet_path,
             network=network,
             host=bind,
             port=port,

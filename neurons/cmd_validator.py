@@ -68,6 +68,15 @@ def run(
     round_interval: float = typer.Option(1.0, "--round-interval", min=0.0, help="Seconds."),
     precisions: str = typer.Option("fp32,bf16,int8", "--precisions", help="Precisions to ask for."),
     horizons: str = typer.Option("16,32", "--horizons", help="Predicted steps per task."),
+    deadline: float = typer.Option(
+        30.0, "--deadline", min=0.05, max=600.0, help="Seconds a miner has per rollout, all in."
+    ),
+    capacity_refresh: int = typer.Option(
+        20, "--capacity-refresh", min=1, help="Blocks between capacity reports of a miner."
+    ),
+    capacity_timeout: float = typer.Option(
+        5.0, "--capacity-timeout", min=0.1, max=60.0, help="Seconds a capacity report may take."
+    ),
     model_id: str = typer.Option("", "--model-id", help="Reference model (default: shipped)."),
     gateway_port: int = typer.Option(
         0, "--gateway-port", min=0, max=65535, help="Serve the customer gateway (needs --db)."
@@ -85,6 +94,9 @@ def run(
     ),
     inner_steps: int = typer.Option(
         10, "--inner-steps", min=1, help="Inner steps H a shard task asks for."
+    ),
+    shard_deadline: float = typer.Option(
+        120.0, "--shard-deadline", min=1.0, max=3600.0, help="Seconds a miner has per shard."
     ),
     outer_lr: float = typer.Option(1.0, "--outer-lr", min=0.0, help="Outer step size."),
     outer_momentum: float = typer.Option(
@@ -160,6 +172,7 @@ def run(
             store=store,
             interval_blocks=shard_interval,
             hyper=hyper,
+            deadline_ms=round(shard_deadline * 1000),
             outer_lr=outer_lr,
             outer_momentum=outer_momentum,
         )
@@ -172,7 +185,11 @@ def run(
         sample_size=sample_size,
         round_interval_s=round_interval,
         precisions=wanted,
-        policy=TaskPolicy(horizons=steps, n_actions=model.cfg.n_actions),
+        policy=TaskPolicy(
+            horizons=steps, n_actions=model.cfg.n_actions, deadline_ms=round(deadline * 1000)
+        ),
+        capacity_refresh_blocks=capacity_refresh,
+        capacity_timeout_s=capacity_timeout,
         state_path=state,
         usage_path=usage,
         seed=None if seed < 0 else seed,
@@ -203,7 +220,7 @@ def run(
             wallet=keys,
             model=model,
             model_id=mid,
-            usage=sink,
+            usage=loop.sink,  # logged and counted on failure, like the loop's own
             netuid=netuid,
             candidates=loop.best_miners,
         )

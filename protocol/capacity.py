@@ -1,10 +1,37 @@
-"""``GET /v1/capacity``: what a miner offers right now (the ledger's utilization base)."""
+"""``GET /v1/capacity``: what a miner offers right now (the ledger's utilization base).
+
+Every value is bounded here, before anything stores or uses it: counts within
+``MAX_SLOTS`` / ``MAX_QUEUE`` (the ledger's columns are int32), finite times, a
+``window_s`` of at most a day, each workload and precision named once. A report outside
+them is refused whole (the validator records nothing for that miner this refresh).
+"""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Annotated
 
-from wmnet.protocol.spec import SPEC_VERSION, Precision, Workload
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from wmnet.protocol.spec import (
+    MAX_QUEUE,
+    MAX_SLOTS,
+    MAX_WINDOW_S,
+    PRECISIONS,
+    SPEC_VERSION,
+    WORKLOADS,
+    Precision,
+    Workload,
+)
+
+ModelName = Annotated[str, Field(pattern=r"^[0-9a-f]{12,64}$")]
+# Unix seconds from 1970 to 2100: finite, and exact in a float64 column.
+UnixTime = Annotated[float, Field(ge=0, le=4_102_444_800)]
+
+
+def _unique(items: list) -> list:
+    if len(set(items)) != len(items):
+        raise ValueError("each entry may appear once")
+    return items
 
 
 class CapacityReport(BaseModel):
@@ -15,18 +42,26 @@ class CapacityReport(BaseModel):
     the last ``window_s`` seconds its device spent computing.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
     spec_version: int = SPEC_VERSION
     hotkey: str = Field(max_length=64)
-    time: float
+    time: UnixTime
     device: str = Field(max_length=32)
     device_name: str = Field(max_length=128)
-    workloads: list[Workload]
-    precisions: list[Precision]
-    models_loaded: list[str] = Field(max_length=64)
-    slots: int = Field(ge=0)
-    queue_limit: int = Field(ge=0)
-    queue_depth: int = Field(ge=0)
-    free_slots: int = Field(ge=0)
+    workloads: Annotated[list[Workload], Field(max_length=len(WORKLOADS)), AfterValidator(_unique)]
+    precisions: Annotated[
+        list[Precision], Field(max_length=len(PRECISIONS)), AfterValidator(_unique)
+    ]
+    models_loaded: Annotated[list[ModelName], Field(max_length=64), AfterValidator(_unique)]
+    slots: int = Field(ge=0, le=MAX_SLOTS)
+    queue_limit: int = Field(ge=0, le=MAX_QUEUE)
+    queue_depth: int = Field(ge=0, le=MAX_QUEUE)
+    free_slots: int = Field(ge=0, le=MAX_SLOTS)
     busy_fraction: float = Field(ge=0, le=1)
-    window_s: float = Field(gt=0)
+    window_s: float = Field(gt=0, le=MAX_WINDOW_S)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CapacityReport:
+        if self.free_slots > self.slots:
+            raise ValueError("free_slots cannot exceed slots")
+        return self

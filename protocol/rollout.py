@@ -27,6 +27,8 @@ from wmnet.protocol.spec import (
     MAX_CONTEXT_FRAMES,
     MAX_DEADLINE_MS,
     MAX_HORIZON,
+    MAX_REPORTED_MS,
+    MAX_SLOTS,
     MIN_DEADLINE_MS,
     SPEC_VERSION,
     Precision,
@@ -37,7 +39,9 @@ TaskId = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{8,64}$")]
 Action = Annotated[int, Field(ge=0, le=MAX_ACTION)]
 Digest = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+# Strict types, no extra fields, and no NaN or infinity in any float: a miner's
+# self-reported figure must never turn a ledger sum into inf.
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 def _this_spec_version(v: int) -> int:
@@ -114,12 +118,13 @@ class RolloutTask(BaseModel):
 
 
 class Timing(BaseModel):
-    """Where the miner's time went, in milliseconds (self-reported: informational)."""
+    """Where the miner's time went, in milliseconds (self-reported: informational; the
+    validator records at most the wall time it measured)."""
 
     model_config = _STRICT
-    queue_ms: float = Field(ge=0)
-    compute_ms: float = Field(ge=0)
-    batch_size: int = Field(ge=1)
+    queue_ms: float = Field(ge=0, le=MAX_REPORTED_MS)
+    compute_ms: float = Field(ge=0, le=MAX_REPORTED_MS)
+    batch_size: int = Field(ge=1, le=MAX_SLOTS)
 
 
 class RolloutResult(BaseModel):

@@ -10,10 +10,33 @@ Flow (DiLoCo rounds, SparseLoCo compression, Templar-style object store):
    hotkey (``wmnet.training.shards``): a miner cannot choose its data.
 2. The miner fetches the base from the shared object store (verified by hash), runs
    ``hyper.inner_steps`` AdamW steps on its shard, compresses the pseudo-gradient
-   ``theta_base - theta_end`` with error feedback, puts the bytes in the object store
-   and answers ``POST /v1/shard`` with a :class:`ShardResult` naming the object.
-3. The validator reads the object (verified by hash), decodes it, scores it and
-   aggregates the best updates into the next checkpoint.
+   ``theta_base - theta_end`` with error feedback, seals the bytes in an envelope
+   signed by its hotkey (below), puts the envelope in the object store under its own
+   prefix (``updates/<hotkey>/<sha256>``, write-once) and answers ``POST /v1/shard``
+   with a :class:`ShardResult` naming the object.
+3. The validator reads the object from the answering miner's prefix as soon as the
+   answer arrives (verified by hash, its size known in advance), checks the envelope
+   (this miner's signature, this task), decodes the update, scores it and aggregates
+   the best updates into the next checkpoint.
+
+Envelope, ``wmnet-update-v1`` (the object a miner stores; integers little-endian):
+
+====== ==== ============================================================
+offset size field
+====== ==== ============================================================
+0      4    magic ``b"WMSU"``
+4      1    envelope version, 1
+5      1    signature scheme, 1 = sr25519
+6      2    reserved, 0
+8      32   author: the miner's hotkey public key
+40     32   ``sha256(task_id)`` (ASCII): the task this update answers
+72     32   ``sha256(payload)``
+104    64   signature by the author over ``b"wmnet-update-v1|" + bytes[0:104]``
+168    ..   payload: the compressed update below
+====== ==== ============================================================
+
+A copied object is signed by someone else; a re-signed copy is a new object that can
+only be stored after the original (``wmnet.training.envelope``).
 
 Compressed update, version 1, byte for byte (all integers little-endian). The update
 is one float32 vector ``x`` of ``n`` elements: the model's trainable tensors
@@ -59,12 +82,21 @@ from wmnet.protocol.rollout import TaskId, TaskSpecVersion
 from wmnet.protocol.spec import (
     MAX_EPISODE_LEN,
     MAX_INNER_STEPS,
+    MAX_REPORTED_MS,
+    MAX_SAMPLES,
     MAX_SHARD_DEADLINE_MS,
     MAX_SHARD_EPISODES,
     MAX_UPDATE_BYTES,
     MIN_DEADLINE_MS,
     SPEC_VERSION,
 )
+
+# The signed envelope above.
+ENVELOPE_MAGIC = b"WMSU"
+ENVELOPE_VERSION = 1
+ENVELOPE_SR25519 = 1
+ENVELOPE_HEADER_BYTES = 168
+ENVELOPE_DOMAIN = b"wmnet-update-v1"
 
 # The compressed-update format above.
 UPDATE_MAGIC = b"WMSL"
@@ -77,7 +109,7 @@ MAX_UPDATE_ELEMENTS = 1 << 34
 ObjectId = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]  # sha256 hex of the bytes
 RoundId = TaskId
 
-_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True)
+_STRICT = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class ShardData(BaseModel):
@@ -133,9 +165,10 @@ class ShardTask(BaseModel):
 
 
 class ShardResult(BaseModel):
-    """The miner's answer: the object id (sha256) of its compressed update in the
-    store, and what the work cost (``samples``: training windows seen; self-reported,
-    informational: the validator scores the update itself)."""
+    """The miner's answer: the object id (sha256) of its sealed update under its own
+    prefix in the store and the object's size, and what the work cost (``samples``:
+    training windows seen; self-reported, informational: the validator scores the
+    update itself)."""
 
     model_config = _STRICT
     spec_version: int = SPEC_VERSION
@@ -143,10 +176,10 @@ class ShardResult(BaseModel):
     round_id: RoundId
     base_id: ObjectId
     update_id: ObjectId
-    update_bytes: int = Field(ge=UPDATE_HEADER_BYTES, le=MAX_UPDATE_BYTES)
-    samples: int = Field(ge=0)
+    update_bytes: int = Field(ge=ENVELOPE_HEADER_BYTES + UPDATE_HEADER_BYTES, le=MAX_UPDATE_BYTES)
+    samples: int = Field(ge=0, le=MAX_SAMPLES)
     inner_steps: int = Field(ge=0, le=MAX_INNER_STEPS)
-    compute_ms: float = Field(ge=0)
+    compute_ms: float = Field(ge=0, le=MAX_REPORTED_MS)
     loss_first: float | None = None
     loss_last: float | None = None
     device: str = Field(max_length=128)

@@ -31,6 +31,8 @@ MAX_ACTION = 255  # actions are small integers; the model checks its own n_actio
 MAX_ARRAY_BYTES = 8 * 1024 * 1024  # one decoded array
 MAX_REQUEST_BYTES = 2 * 1024 * 1024  # a task body (frames of a customer's context)
 MAX_RESPONSE_BYTES = 32 * 1024 * 1024  # a result body (latents, optional frames)
+MAX_CAPACITY_BYTES = 64 * 1024  # a capacity report body
+MAX_SHARD_RESULT_BYTES = 64 * 1024  # a shard result body (the update itself is in the store)
 MIN_DEADLINE_MS = 50
 MAX_DEADLINE_MS = 600_000
 
@@ -42,6 +44,15 @@ MAX_EPISODE_LEN = 256
 MAX_UPDATE_BYTES = 64 * 1024 * 1024  # one compressed pseudo-gradient
 MAX_CHECKPOINT_BYTES = 512 * 1024 * 1024  # one safetensors checkpoint
 MAX_SHARD_DEADLINE_MS = 3_600_000
+
+# Values a miner reports about itself (capacity, timings): bounded so that nothing a
+# miner says can overflow a ledger column (int32 counts, unix-second floats) or turn a
+# figure into inf. A report outside them is refused whole.
+MAX_SLOTS = 65_536  # tasks run at once (a batch); int32 columns hold far more
+MAX_QUEUE = 1_048_576  # tasks held waiting
+MAX_WINDOW_S = 86_400.0  # the busy-fraction window
+MAX_REPORTED_MS = float(MAX_SHARD_DEADLINE_MS)  # any self-reported duration
+MAX_SAMPLES = 2**31 - 1  # training windows one shard task may report
 
 # The latent digest (see wmnet.protocol.digest): version and rounding bits.
 DIGEST_VERSION = "wmnet-latent-v1"

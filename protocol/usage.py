@@ -21,9 +21,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wmnet.protocol.capacity import CapacityReport
-from wmnet.protocol.spec import Workload
+from wmnet.protocol.spec import MAX_REPORTED_MS, Workload
 
-_RECORD = ConfigDict(extra="forbid", frozen=True)
+# No NaN or infinity anywhere: one such value would poison every sum the ledger takes.
+_RECORD = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+_MAX_UNITS = 2**62  # the ledger's BIGINT columns, with room to sum
 
 
 class UsageEvent(BaseModel):
@@ -36,8 +38,8 @@ class UsageEvent(BaseModel):
     miner_uid: int = Field(ge=0, le=65535)
     miner_hotkey: str = Field(max_length=64)
     workload: Workload
-    units: int = Field(ge=0)
-    device_seconds: float = Field(ge=0)
+    units: int = Field(ge=0, le=_MAX_UNITS)
+    device_seconds: float = Field(ge=0, le=MAX_REPORTED_MS / 1000)
     origin: Literal["synthetic", "organic"]
     verified: bool
     reason: str = Field(max_length=200)  # "ok" or why the answer failed

@@ -14,13 +14,15 @@ Per round:
 2. per update ``u``: ``theta' = theta_base - u``; ``loss_after`` on both;
    ``gain = (before - after) / before`` on each (relative, so shards of different
    difficulty compare); ``advantage = gain_assigned - gain_random``;
-3. copy check (:func:`find_copies`): updates whose kept positions overlap by at least
-   ``copy_overlap`` form a group; the earliest answer is taken as the author (a copy
-   can only be sent once the original exists; it can still reach the validator first
-   when the author's answer is slow, a known weakness: docs/training.md), and among
-   answers equally early the member whose *own* assigned data the update helps most
-   (a copy was trained on someone else's shard; measured, that fit alone is about as
-   noisy as the honest signal at this shard size); the rest are flagged and score 0;
+3. copy check (:func:`find_copies`, Templar's rule): updates whose kept positions
+   overlap by at least ``copy_overlap`` (0.4, as Templar) form a group; the author is
+   the member whose object was *stored* first (the store's own time: a copy can only
+   be stored once the original exists, and each update is signed by its miner, so a
+   copier must store an object of its own; whose answer reaches the validator first
+   does not matter), and among objects stored at the same time the member whose *own*
+   assigned data the update helps most (a copy was trained on someone else's shard;
+   measured, that fit alone is about as noisy as the honest signal at this shard
+   size); the rest are flagged and score 0;
 4. raw score: ``advantage`` when ``gain_assigned > min_gain`` and ``advantage >
    min_advantage``, else 0 (a zero or tiny update stays under the floor; a harmful
    one is negative); late, missing or malformed updates never get here and score 0;
@@ -45,7 +47,7 @@ class GauntletConfig:
     max_windows: int = 0  # 0: every non-overlapping window of the data
     min_gain: float = 1e-4  # relative loss drop on the assigned data to count at all
     min_advantage: float = 5e-4  # assigned gain must beat the random gain by this much
-    copy_overlap: float = 0.5  # share of kept positions two updates may share
+    copy_overlap: float = 0.4  # share of kept positions that makes two updates copies
 
 
 @dataclass(frozen=True)
@@ -130,13 +132,14 @@ def overlap(a: Compressed, b: Compressed) -> float:
 def find_copies(
     updates: dict[int, Compressed],
     gain_assigned: dict[int, float],
-    answered_at: dict[int, float],
+    stored_at: dict[int, float],
     threshold: float,
 ) -> dict[int, int]:
     """``{copier uid: author uid}`` among updates overlapping by ``threshold`` or more.
 
     Groups are connected components of the overlap graph; each group's author is the
-    member that answered first (ties: whose own assigned data the update helps most).
+    member whose object was stored first (ties: whose own assigned data the update
+    helps most).
     """
     uids = sorted(updates)
     parent = {u: u for u in uids}
@@ -160,7 +163,7 @@ def find_copies(
             continue
         author = min(
             members,
-            key=lambda u: (answered_at.get(u, np.inf), -_finite(gain_assigned.get(u)), u),
+            key=lambda u: (stored_at.get(u, np.inf), -_finite(gain_assigned.get(u)), u),
         )
         copies.update({u: author for u in members if u != author})
     return copies

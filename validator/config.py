@@ -26,6 +26,7 @@ class ValidatorConfig:
     state_path: Path = Path("~/.wmnet/validator/state.json")
     usage_path: Path = Path("~/.wmnet/validator/usage.jsonl")
     capacity_refresh_blocks: int = 20
+    capacity_timeout_s: float = 5.0  # a capacity report, all in (connect to last byte)
     chain_retry_s: float = 1.0
     seed: int | None = None  # for reproducible task draws in tests
     shares: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SHARES))

@@ -14,6 +14,12 @@ the charge (the shape of the chain's call handlers: check everything, then mutat
    key) and returned; a failed one is recorded as organic, unverified usage and the
    next miner is tried. When nobody delivers, 503 and nothing is charged.
 
+What a customer receives is what was checked: miners are asked for latents only, and
+frames (``return_frames``) are decoded by the gateway from the verified latents with
+its own reference decoder; nothing a miner sends beyond the checked latents reaches
+the customer. Every miner is asked through the bounded client
+(``wmnet.validator.miner_client``): the order's deadline all in, the answer capped.
+
 A retry under a key already charged returns the stored answer without new work
 (bounded in-memory cache) or, after a restart, recomputes it and is charged nothing
 more (``replayed``).
@@ -32,6 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import torch
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
@@ -44,6 +51,7 @@ from wmnet.ledger.billing import (
     IdempotencyConflict,
     InsufficientCredit,
 )
+from wmnet.protocol.arrays import Array
 from wmnet.protocol.errors import ErrorBody
 from wmnet.protocol.gateway import (
     GATEWAY_QUOTE_PATH,
@@ -54,14 +62,15 @@ from wmnet.protocol.gateway import (
     CustomerRolloutResponse,
     QuoteResponse,
 )
-from wmnet.protocol.rollout import RolloutTask
+from wmnet.protocol.rollout import RolloutResult, RolloutTask
 from wmnet.protocol.spec import MAX_REQUEST_BYTES
 from wmnet.protocol.usage import UsageEvent
-from wmnet.validator.miner_client import query_rollout
+from wmnet.validator.miner_client import miner_http_client, query_rollout, rollout_cap
 from wmnet.validator.targets import MinerTarget
-from wmnet.validator.usage import UsageSink
+from wmnet.validator.usage import UsageSink, device_seconds
 from wmnet.validator.verification import verify_answers
 from wmnet.worldmodel.model import WorldModel
+from wmnet.worldmodel.rollout import to_uint8
 
 log = logging.getLogger(__name__)
 
@@ -119,10 +128,20 @@ async def _body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+def checked_frames(model: WorldModel, result: RolloutResult) -> Array:
+    """The frames of a verified answer, decoded here from its checked latents (uint8
+    ``(T, 3, H, W)``, as the miner's engine decodes them)."""
+    latents = torch.from_numpy(result.latents.numpy()).to(model.device)
+    with torch.inference_mode():
+        frames = to_uint8(model.decode(latents[None]))[0]
+    return Array.of(frames.cpu().numpy())
+
+
 async def _deliver(
     deps: GatewayDeps, order: CustomerRolloutRequest, http: httpx.AsyncClient, key: str
 ) -> tuple[MinerTarget, RolloutTask, Any] | None:
     """Ask miners best first until one answer verifies; every answer is recorded."""
+    cfg = deps.model.cfg
     for target in deps.candidates()[: deps.max_attempts]:
         task = RolloutTask(
             task_id=secrets.token_hex(12),
@@ -131,16 +150,20 @@ async def _deliver(
             actions=order.actions,
             precision=order.precision,
             deadline_ms=order.deadline_ms,
-            return_frames=order.return_frames,
+            return_frames=False,  # frames come from the checked latents, decoded here
         )
-        outcome = await query_rollout(http, deps.wallet, target.axon, target.hotkey, task)
+        cap = rollout_cap(task, (cfg.latent_channels, cfg.grid, cfg.grid), cfg.resolution)
+        outcome = await query_rollout(
+            http, deps.wallet, target.axon, target.hotkey, task, max_bytes=cap
+        )
         verified, reason = False, outcome.reason
-        if outcome.result is not None:
-            (verdict,) = await asyncio.to_thread(
-                verify_answers, deps.model, [(task, outcome.result)]
-            )
+        result = outcome.result
+        if result is not None:
+            (verdict,) = await asyncio.to_thread(verify_answers, deps.model, [(task, result)])
             verified, reason = verdict.verified, verdict.reason
-        compute_s = outcome.result.timing.compute_ms / 1000 if outcome.result else 0.0
+        compute_s = device_seconds(
+            result.timing.compute_ms / 1000 if result is not None else 0.0, outcome.latency_s
+        )
         deps.usage.record(
             UsageEvent(
                 request_id=task.task_id,
@@ -157,8 +180,11 @@ async def _deliver(
                 reason=reason,
             )
         )
-        if verified:
-            return target, task, outcome.result
+        if verified and result is not None:
+            frames = None
+            if order.return_frames:
+                frames = await asyncio.to_thread(checked_frames, deps.model, result)
+            return target, task, result.model_copy(update={"frames": frames})
         log.info("gateway: uid %d failed request %s: %s", target.uid, key, reason)
     return None
 
@@ -166,7 +192,7 @@ async def _deliver(
 def create_gateway_app(deps: GatewayDeps) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with httpx.AsyncClient() as http:
+        async with miner_http_client() as http:
             app.state.http = http
             yield
 

@@ -22,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,13 +36,19 @@ from wmnet.protocol.usage import CapacityRecord, UsageEvent, WeightAttribution
 from wmnet.training.store import StoreError, open_store
 from wmnet.validator.blend import blend
 from wmnet.validator.config import ValidatorConfig
-from wmnet.validator.miner_client import QueryOutcome, query_capacity, query_rollout
+from wmnet.validator.miner_client import (
+    QueryOutcome,
+    miner_http_client,
+    query_capacity,
+    query_rollout,
+    rollout_cap,
+)
 from wmnet.validator.scoring import Answer, score_round
 from wmnet.validator.shards import ShardRoundReport, ShardRounds, record_round
 from wmnet.validator.state import ValidatorState, load_state, save_state
 from wmnet.validator.targets import MinerTarget, miner_targets, ranked
-from wmnet.validator.tasks import draw_task
-from wmnet.validator.usage import UsageSink
+from wmnet.validator.tasks import TaskDrawer, draw_task
+from wmnet.validator.usage import GuardedSink, UsageSink, device_seconds
 from wmnet.validator.verification import Verdict, verify_answers
 from wmnet.validator.weights import WeightOutcome, WeightRefusal, set_weights
 from wmnet.worldmodel.checkpoint import CheckpointError
@@ -72,8 +79,10 @@ class LoopStatus:
 def choose_precision(
     rng: np.random.Generator, offered: CapacityReport | None, allowed: tuple[str, ...]
 ) -> str:
-    """A precision both sides accept (a miner that reports none is asked for fp32)."""
-    options = [p for p in allowed if offered is None or p in offered.precisions]
+    """A precision both sides accept (a miner with no valid report is asked for fp32)."""
+    if offered is None:
+        return "fp32"
+    options = [p for p in allowed if p in offered.precisions]
     return str(rng.choice(options)) if options else "fp32"
 
 
@@ -85,12 +94,17 @@ class ValidatorLoop:
         model: WorldModel,
         model_id: str,
         usage: UsageSink,
+        draw: TaskDrawer = draw_task,
     ) -> None:
         self.config = config
+        self.draw = draw  # where the round's tasks come from (random, see tasks.py)
         self.wallet = wallet
         self.model = model
         self.model_id = model_id
         self.usage = usage
+        # Every record goes through this: a store failure (the ledger down, a disk
+        # full) is logged and counted (sink.failures), never fatal to the loop.
+        self.sink = GuardedSink(usage)
         self.hotkey = wallet.hotkey.ss58_address
         self.rng = np.random.default_rng(config.seed)
         self.state: ValidatorState = load_state(self.state_path, config.netuid, config.score_alpha)
@@ -102,6 +116,10 @@ class ValidatorLoop:
         self._weights_retry_block = 0
         self._weights_refusals = 0  # in a row, for the backoff
         self._weights_warned_block: int | None = None  # at most one warning a tempo
+        # All model work (verification, shard scoring) on one thread of its own: the
+        # same torch state every time, and no per-thread allocator caches multiplying
+        # the validator's memory as the default pool's threads take turns.
+        self.compute = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wmnet-validator")
         self.shards: ShardRounds | None = None
         if config.shards is not None:
             self.shards = ShardRounds(
@@ -110,6 +128,7 @@ class ValidatorLoop:
                 open_store(config.shards.store),
                 head_id=self.state.shard_head,
                 rng=np.random.default_rng(None if config.seed is None else config.seed + 1),
+                compute=self.compute,
             )
 
     @property
@@ -135,14 +154,20 @@ class ValidatorLoop:
             if t.hotkey not in self.capacity
             or block - self.capacity[t.hotkey][0] >= self.config.capacity_refresh_blocks
         ]
-        reports = await asyncio.gather(
-            *(query_capacity(http, self.wallet, t.axon, t.hotkey) for t in stale)
+        outcomes = await asyncio.gather(
+            *(
+                query_capacity(http, self.wallet, t.axon, t.hotkey, self.config.capacity_timeout_s)
+                for t in stale
+            )
         )
-        for t, report in zip(stale, reports, strict=True):
+        for t, outcome in zip(stale, outcomes, strict=True):
+            report = outcome.result
             self.capacity[t.hotkey] = (block, report)
-            if report is not None and report.hotkey == t.hotkey:
-                record = CapacityRecord(netuid=self.config.netuid, miner_uid=t.uid, report=report)
-                self.usage.record_capacity(record)
+            if report is None:
+                log.info("uid %d capacity refused: %s", t.uid, outcome.reason)
+                continue
+            record = CapacityRecord(netuid=self.config.netuid, miner_uid=t.uid, report=report)
+            self.sink.record_capacity(record)
 
     async def run_round(self, http: httpx.AsyncClient, graph: bt.Metagraph) -> RoundReport | None:
         targets = miner_targets(graph, self.hotkey)
@@ -152,28 +177,51 @@ class ValidatorLoop:
         if len(targets) > self.config.sample_size:
             picks = self.rng.choice(len(targets), self.config.sample_size, replace=False)
             targets = [targets[i] for i in sorted(picks)]
-        await self._capacities(http, targets, graph.block)
+        started = time.monotonic()
+        # A miner's first capacity report is awaited (it says which precisions to ask
+        # for); later ones are refreshed beside the rollouts, so a round waits for
+        # miners at most max(capacity timeout, task deadline), plus the capacity timeout
+        # in a round that meets a miner for the first time.
+        new = [t for t in targets if t.hotkey not in self.capacity]
+        if new:
+            await self._capacities(http, new, graph.block)
+        refresh = asyncio.create_task(self._capacities(http, targets, graph.block))
         tasks = [
-            draw_task(
+            self.draw(
                 self.rng,
                 self.config.policy,
                 self.model_id,
-                choose_precision(self.rng, self.capacity[t.hotkey][1], self.config.precisions),
+                choose_precision(
+                    self.rng, self.capacity.get(t.hotkey, (0, None))[1], self.config.precisions
+                ),
             )
             for t in targets
         ]
+        cfg = self.model.cfg
+        latent = (cfg.latent_channels, cfg.grid, cfg.grid)
         outcomes: list[QueryOutcome] = await asyncio.gather(
             *(
-                query_rollout(http, self.wallet, t.axon, t.hotkey, task)
+                query_rollout(
+                    http,
+                    self.wallet,
+                    t.axon,
+                    t.hotkey,
+                    task,
+                    max_bytes=rollout_cap(task, latent, cfg.resolution),
+                )
                 for t, task in zip(targets, tasks, strict=True)
             )
         )
+        await refresh
+        asked_s = time.monotonic() - started
         answered = [
             (i, (tasks[i], o.result)) for i, o in enumerate(outcomes) if o.result is not None
         ]
         verdicts: list[Verdict] = [Verdict(False, o.reason) for o in outcomes]
         if answered:
-            checked = await asyncio.to_thread(verify_answers, self.model, [p for _, p in answered])
+            checked = await asyncio.get_running_loop().run_in_executor(
+                self.compute, verify_answers, self.model, [p for _, p in answered]
+            )
             for (i, _), verdict in zip(answered, checked, strict=True):
                 verdicts[i] = verdict
         answers = [
@@ -191,13 +239,27 @@ class ValidatorLoop:
         )
         for t, v in zip(targets, verdicts, strict=True):
             log.info("uid %d %s: %s", t.uid, "verified" if v.verified else "rejected", v.reason)
+        log.info(
+            "round at block %d: %d miners asked in %.2f s (deadline %.2f s), %.2f s in all",
+            graph.block,
+            len(targets),
+            asked_s,
+            self.round_deadline_s(first_contact=bool(new)),
+            time.monotonic() - started,
+        )
         return report
+
+    def round_deadline_s(self, first_contact: bool = False) -> float:
+        """The longest a rollout round may wait for miners: the capacity refresh and the
+        rollouts side by side, after the first reports of miners met for the first time
+        (verification comes after)."""
+        both = max(self.config.capacity_timeout_s, self.config.policy.deadline_ms / 1000)
+        return both + (self.config.capacity_timeout_s if first_contact else 0.0)
 
     def _record_usage(self, targets, tasks, outcomes, verdicts) -> None:
         now = time.time()
         for t, task, o, v in zip(targets, tasks, outcomes, verdicts, strict=True):
-            compute_s = o.result.timing.compute_ms / 1000 if o.result is not None else 0.0
-            self.usage.record(
+            self.sink.record(
                 UsageEvent(
                     request_id=task.task_id,
                     time=now,
@@ -207,7 +269,10 @@ class ValidatorLoop:
                     miner_hotkey=t.hotkey,
                     workload="rollout",
                     units=task.horizon if v.verified else 0,
-                    device_seconds=compute_s,
+                    device_seconds=device_seconds(
+                        o.result.timing.compute_ms / 1000 if o.result is not None else 0.0,
+                        o.latency_s,
+                    ),
                     origin="synthetic",
                     verified=v.verified,
                     reason=v.reason,
@@ -227,7 +292,7 @@ class ValidatorLoop:
             return None
         if report is None:
             return None
-        record_round(report, self.state.shard_scores, self.usage, self.config.netuid, self.hotkey)
+        record_round(report, self.state.shard_scores, self.sink, self.config.netuid, self.hotkey)
         self.state.shard_head = report.head_id
         self.state.shard_steps += bool(report.aggregated)
         self.status.shard_rounds += 1
@@ -243,7 +308,7 @@ class ValidatorLoop:
         """How much of each miner's weight each workload earned (``blend``)."""
         hotkeys = {n.uid: n.hotkey for n in graph.neurons}
         now = time.time()
-        self.usage.record_attribution(
+        self.sink.record_attribution(
             [
                 WeightAttribution(
                     time=now,
@@ -323,7 +388,7 @@ class ValidatorLoop:
         """Run until ``stop`` is set (or ``max_rounds`` rounds are done); a chain that
         is down at start or restarts midway is waited for, not fatal."""
         stop = stop or asyncio.Event()
-        async with httpx.AsyncClient() as http:
+        async with miner_http_client(max(64, 2 * self.config.sample_size)) as http:
             while not stop.is_set():
                 try:
                     async with client_for(self.config.network) as client:

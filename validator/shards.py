@@ -6,18 +6,27 @@ DiLoCo rounds with SparseLoCo updates and Gauntlet-style scoring (see
 1. **open**: a random ``round_id``; for each miner asked, a :class:`ShardTask` on the
    current head checkpoint with the shard ``assign(round_id, hotkey)`` (no miner picks
    its data) and the round's hyperparameters;
-2. **ask** every miner concurrently (``POST /v1/shard``); no answer, a late or
-   malformed one, a result for another task, round or base, or an update object that
-   is missing, fails its hash or does not decode for this model: score 0;
+2. **ask** every miner concurrently (``POST /v1/shard``), and **pin** each update the
+   moment its answer arrives (``wmnet.validator.shard_updates``: read from the
+   answering miner's own prefix, its size known in advance, its envelope signed by
+   that miner for this task); no answer, a late or malformed one, a result for another
+   task, round or base, or an update object that is missing, not a regular file, fails
+   its hash, is signed by someone else or does not decode for this model: score 0;
 3. **score** the decoded updates against the head (``wmnet.training.scoring``): gain on
    the miner's assigned data vs the validator's secret random data, then the copy
-   check; scores go to the ``train_shard`` moving average;
+   check (an update signed by another miner, or naming another's object, is a copy;
+   among overlapping updates the earliest *stored* is the author, however the answers
+   raced); scores go to the ``train_shard`` moving average;
 4. **aggregate** the best ``top_n`` scored updates with the outer step
    (``wmnet.training.aggregate``: SparseLoCo's averaged descent by default, DiLoCo's
    Nesterov momentum when configured), **publish** the next checkpoint to the object store,
    point the store's ``head`` ref at it, and use it as the next round's base;
 5. record one ``train_shard`` usage event per miner asked (units: training samples the
-   miner reported for an accepted update, device seconds as reported).
+   miner reported for an accepted update, device seconds as reported but at most the
+   measured wall time of its answer).
+
+Only validators write checkpoints and refs; before each round the validator checks
+that its published head is still intact in the store and publishes it again if not.
 
 The momentum buffer lives in memory: a restarted validator resumes from its head
 checkpoint (kept in its state file) with zero momentum.
@@ -29,6 +38,7 @@ import asyncio
 import logging
 import secrets
 import time
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,11 +46,10 @@ import httpx
 import numpy as np
 
 from wmnet.protocol.shard import InnerHyper, ShardData, ShardResult, ShardTask
-from wmnet.protocol.spec import MAX_UPDATE_BYTES
+from wmnet.protocol.spec import MAX_CHECKPOINT_BYTES
 from wmnet.protocol.usage import UsageEvent
 from wmnet.training import checkpoints, params, shards
 from wmnet.training.aggregate import SPARSELOCO_OUTER, OuterNesterov
-from wmnet.training.compress import Compressed, UpdateFormatError
 from wmnet.training.inner import Latents, encode, eval_loss
 from wmnet.training.scoring import (
     Evaluator,
@@ -49,10 +58,12 @@ from wmnet.training.scoring import (
     find_copies,
     round_scores,
 )
-from wmnet.training.store import ObjectStore, StoreError
+from wmnet.training.store import ObjectMissing, ObjectStore, StoreError
 from wmnet.validator.miner_client import QueryOutcome, query_shard
 from wmnet.validator.scoring import MovingScores
+from wmnet.validator.shard_updates import Received, ShardCode, receive
 from wmnet.validator.targets import MinerTarget
+from wmnet.validator.usage import device_seconds
 from wmnet.worldmodel.checkpoint import CheckpointError, ModelRegistry, default_model_id
 from wmnet.worldmodel.data import HELDOUT_SEED_OFFSET
 from wmnet.worldmodel.model import WorldModel
@@ -90,11 +101,13 @@ class ShardConfig:
 class ShardOutcome:
     target: MinerTarget
     task: ShardTask
-    reason: str  # "ok", or why the update scored 0
+    code: ShardCode
+    reason: str  # "ok", or why the update scored 0 (starts with the code's text)
     raw: float
     score: float
     gauntlet: Gauntlet | None = None
     result: ShardResult | None = None
+    latency_s: float = 0.0  # the answer's wall time, as measured
 
     @property
     def accepted(self) -> bool:
@@ -133,74 +146,62 @@ def make_tasks(
     ]
 
 
-def load_update(
-    store: ObjectStore, task: ShardTask, outcome: QueryOutcome, n: int
-) -> tuple[Compressed | None, str]:
-    """The miner's decoded update, or None and why not."""
-    result = outcome.result
-    if result is None:
-        return None, outcome.reason
-    if not isinstance(result, ShardResult):
-        return None, "malformed: not a shard result"
-    if (result.task_id, result.round_id, result.base_id) != (
-        task.task_id,
-        task.round_id,
-        task.base_id,
-    ):
-        return None, "malformed: answers another task, round or base"
-    try:
-        data = store.get(result.update_id, MAX_UPDATE_BYTES)
-        update = Compressed.from_bytes(data, expect_n=n)
-    except StoreError as error:
-        return None, f"update refused: {type(error).__name__}: {str(error)[:120]}"
-    except UpdateFormatError as error:
-        return None, f"malformed update: {str(error)[:150]}"
-    if len(data) != result.update_bytes:
-        return None, "malformed: update_bytes does not match the object"
-    return update, "ok"
-
-
 def score_updates(
     base: WorldModel,
     uids: list[int],
     tasks: list[ShardTask],
-    outcomes: list[QueryOutcome],
-    updates: list[Compressed | None],
-    reasons: list[str],
+    received: list[Received],
     random: Latents,
     cfg: GauntletConfig,
-) -> tuple[list[Gauntlet | None], list[float], list[str]]:
-    """Gauntlet measurements, raw scores and reasons, in the order of ``tasks`` (asked
-    of the miners ``uids``)."""
+) -> tuple[list[Gauntlet | None], list[float], list[ShardCode], list[str]]:
+    """Gauntlet measurements, raw scores, codes and reasons, in the order of ``tasks``
+    (asked of the miners ``uids``)."""
     evaluator = Evaluator(base, cfg)
     before_random = evaluator.loss(random)
     measured: list[Gauntlet | None] = [None] * len(tasks)
     raw = [0.0] * len(tasks)
-    reasons = list(reasons)
-    for i, (task, update) in enumerate(zip(tasks, updates, strict=True)):
-        if update is None:
+    codes = [r.code for r in received]
+    reasons = [r.reason for r in received]
+    _copies_by_id(uids, received, codes, reasons)
+    for i, (task, got) in enumerate(zip(tasks, received, strict=True)):
+        if got.update is None:
             continue
         assigned = encode(base, shards.load(task.shard, base.cfg.resolution))
         measured[i] = evaluator.gauntlet(
-            update.dense(), assigned, random, before_random=before_random
+            got.update.dense(), assigned, random, before_random=before_random
         )
         raw[i] = measured[i].raw_score(cfg)
         if raw[i] <= 0:
+            codes[i] = ShardCode.NO_GAIN
             reasons[i] = (
                 f"no gain on its shard (assigned {measured[i].gain_assigned:+.4f}, "
                 f"random {measured[i].gain_random:+.4f})"
             )
-    present = {i: u for i, u in enumerate(updates) if u is not None}
+    present = {i: r.update for i, r in enumerate(received) if r.update is not None}
     copies = find_copies(
         present,
         {i: g.gain_assigned for i, g in enumerate(measured) if g is not None},
-        {i: outcomes[i].latency_s for i in present},
+        {i: received[i].stored_at for i in present},
         cfg.copy_overlap,
     )
     for copier, author in copies.items():
         raw[copier] = 0.0
-        reasons[copier] = f"copy: its update overlaps uid {uids[author]}'s"
-    return measured, raw, reasons
+        codes[copier] = ShardCode.COPY
+        reasons[copier] = f"copy: its update overlaps uid {uids[author]}'s, stored earlier"
+    return measured, raw, codes, reasons
+
+
+def _copies_by_id(
+    uids: list[int], received: list[Received], codes: list[ShardCode], reasons: list[str]
+) -> None:
+    """Answers naming an object another miner of the round answered with, that is not
+    under their own prefix, are copies of it (marked in ``codes`` and ``reasons``)."""
+    owner = {r.update_id: i for i, r in enumerate(received) if r.update is not None}
+    for i, r in enumerate(received):
+        author = owner.get(r.update_id) if r.update is None else None
+        if author is not None and author != i:
+            codes[i] = ShardCode.COPY
+            reasons[i] = f"copy: names uid {uids[author]}'s update"
 
 
 class ShardRounds:
@@ -214,8 +215,13 @@ class ShardRounds:
         head_id: str | None = None,
         rng: np.random.Generator | None = None,
         registry: ModelRegistry | None = None,
+        compute: Executor | None = None,
     ) -> None:
         self.config, self.wallet, self.store = config, wallet, store
+        # Model work (loading, scoring, the outer step) runs here; store reads (pinning
+        # updates as answers arrive) on the default threads, so a slow read never
+        # holds up scoring and scoring never holds up pinning.
+        self.compute = compute
         self.rng = rng or np.random.default_rng()
         self.registry = registry or ModelRegistry()
         self.outer = OuterNesterov(config.outer_lr, config.outer_momentum)
@@ -239,8 +245,7 @@ class ShardRounds:
                             self.head_id[:12], error)  # fmt: skip
                 self.head_id = default_model_id()
                 self.head = checkpoints.fetch(self.store, self.head_id, self.registry)
-            if not self.store.exists(self.head_id):
-                checkpoints.publish(self.store, self.head)
+            self._publish_head()
             self.heldout = encode(
                 self.head,
                 shards.load(
@@ -252,7 +257,22 @@ class ShardRounds:
                     self.head.cfg.resolution,
                 ),
             )
+        else:
+            self._publish_head()
         return self.head
+
+    def _publish_head(self) -> None:
+        """Make sure the store holds the head intact (miners fetch it from there): an
+        object that went missing or was tampered with is published again."""
+        assert self.head is not None
+        try:
+            self.store.get(self.head_id, MAX_CHECKPOINT_BYTES)
+        except StoreError as error:
+            if not isinstance(error, ObjectMissing):
+                log.warning(
+                    "head %s in the store: %s; publishing it again", self.head_id[:12], error
+                )
+            checkpoints.publish(self.store, self.head)
 
     async def run(
         self,
@@ -267,18 +287,42 @@ class ShardRounds:
         if len(targets) > self.config.sample_size:
             picks = self.rng.choice(len(targets), self.config.sample_size, replace=False)
             targets = [targets[i] for i in sorted(picks)]
-        base = await asyncio.to_thread(self._ensure_head)
+        loop = asyncio.get_running_loop()
+        base = await loop.run_in_executor(self.compute, self._ensure_head)
         base_id = self.head_id
+        n = params.count(base)
         round_id = shards.new_round_id()
         tasks = make_tasks(round_id, base_id, targets, self.config)
-        outcomes = await asyncio.gather(
-            *(
-                query_shard(http, self.wallet, t.axon, t.hotkey, task)
-                for t, task in zip(targets, tasks, strict=True)
-            )
+
+        deadline = time.monotonic() + self.config.deadline_ms / 1000
+
+        async def ask(target: MinerTarget, task: ShardTask) -> tuple[QueryOutcome, Received]:
+            outcome = await query_shard(http, self.wallet, target.axon, target.hotkey, task)
+            # Pinned now, as the answer arrives: what is scored is what was there then;
+            # within what is left of the round's deadline (at least a second), so a slow
+            # store cannot hold the round either.
+            reading = asyncio.to_thread(receive, self.store, target.hotkey, task, outcome, n)
+            try:
+                got = await asyncio.wait_for(reading, max(1.0, deadline - time.monotonic()))
+            except TimeoutError:
+                got = Received(ShardCode.STORE, "the store did not serve the update in time")
+            return outcome, got
+
+        started = deadline - self.config.deadline_ms / 1000
+        answers = await asyncio.gather(
+            *(ask(t, task) for t, task in zip(targets, tasks, strict=True))
         )
-        return await asyncio.to_thread(
-            self._finish, round_id, block, base, targets, tasks, outcomes
+        log.info(
+            "shard round %s: %d miners asked in %.2f s (deadline %.2f s)",
+            round_id[:12],
+            len(targets),
+            time.monotonic() - started,
+            self.config.deadline_ms / 1000,
+        )
+        outcomes = [o for o, _ in answers]
+        received = [r for _, r in answers]
+        return await loop.run_in_executor(
+            self.compute, self._finish, round_id, block, base, targets, tasks, outcomes, received
         )
 
     def _finish(
@@ -289,24 +333,15 @@ class ShardRounds:
         targets: list[MinerTarget],
         tasks: list[ShardTask],
         outcomes: list[QueryOutcome],
+        received: list[Received],
     ) -> ShardRoundReport:
         cfg = self.config
-        n = params.count(base)
-        loaded = [load_update(self.store, t, o, n) for t, o in zip(tasks, outcomes, strict=True)]
-        updates = [u for u, _ in loaded]
         control = shards.unassigned(
             self.rng, [t.shard for t in tasks], cfg.random_episodes, cfg.episode_len
         )
         random = encode(base, shards.load(control, base.cfg.resolution))
-        measured, raw, reasons = score_updates(
-            base,
-            [t.uid for t in targets],
-            tasks,
-            outcomes,
-            updates,
-            [r for _, r in loaded],
-            random,
-            cfg.gauntlet,
+        measured, raw, codes, reasons = score_updates(
+            base, [t.uid for t in targets], tasks, received, random, cfg.gauntlet
         )
         scores = round_scores(dict(enumerate(raw)))
         ranked = sorted((i for i in range(len(tasks)) if raw[i] > 0), key=lambda i: -raw[i])
@@ -315,7 +350,9 @@ class ShardRounds:
         before = eval_loss(base, self.heldout, cfg.gauntlet.seq_len)
         after = before
         if chosen:
-            theta = self.outer.step(params.flatten(base), [updates[i].dense() for i in chosen])
+            theta = self.outer.step(
+                params.flatten(base), [received[i].update.dense() for i in chosen]
+            )
             head = params.with_weights(base, theta)
             self.head_id = checkpoints.publish(self.store, head)
             self.store.set_ref(HEAD_REF, self.head_id)
@@ -328,7 +365,15 @@ class ShardRounds:
             head_id=self.head_id,
             outcomes=[
                 ShardOutcome(
-                    t, task, reasons[i], raw[i], scores[i], measured[i], outcomes[i].result
+                    t,
+                    task,
+                    codes[i],
+                    reasons[i],
+                    raw[i],
+                    scores[i],
+                    measured[i],
+                    outcomes[i].result,
+                    outcomes[i].latency_s,
                 )
                 for i, (t, task) in enumerate(zip(targets, tasks, strict=True))
             ],
@@ -360,7 +405,7 @@ def record_round(
     """Fold a round into the ``train_shard`` moving scores and the usage stream."""
     now = time.time()
     for o in report.outcomes:
-        if o.reason.startswith("copy"):
+        if o.code is ShardCode.COPY:
             scores.forfeit(o.target.uid, o.target.hotkey)
         else:
             scores.update(o.target.uid, o.target.hotkey, o.score)
@@ -375,7 +420,9 @@ def record_round(
                 miner_hotkey=o.target.hotkey,
                 workload="train_shard",
                 units=result.samples if (result is not None and o.accepted) else 0,
-                device_seconds=result.compute_ms / 1000 if result is not None else 0.0,
+                device_seconds=device_seconds(
+                    result.compute_ms / 1000 if result is not None else 0.0, o.latency_s
+                ),
                 origin="synthetic",
                 verified=o.accepted,
                 reason=o.reason[:200],

@@ -9,6 +9,7 @@ answers the wrong question and fails verification.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,11 @@ class TaskPolicy:
     context_frames: int = 4
     deadline_ms: int = 30_000
     n_actions: int = 5
+
+
+# (rng, policy, model id, precision) -> a task: ``draw_task`` unless a caller supplies its
+# own source (``wmnet bench validator`` asks tasks it holds honest answers for).
+TaskDrawer = Callable[[np.random.Generator, "TaskPolicy", str, Precision], RolloutTask]
 
 
 def draw_task(

@@ -9,6 +9,8 @@ so a crash loses at most the line being written; a torn last line is skipped on 
 
 from __future__ import annotations
 
+import logging
+import math
 import os
 import threading
 from pathlib import Path
@@ -17,6 +19,8 @@ from typing import Protocol
 from pydantic import TypeAdapter, ValidationError
 
 from wmnet.protocol.usage import CapacityRecord, UsageEvent, UsageRecord, WeightAttribution
+
+log = logging.getLogger(__name__)
 
 Record = UsageEvent | WeightAttribution | CapacityRecord
 _RECORD: TypeAdapter[Record] = TypeAdapter(UsageRecord)
@@ -86,19 +90,77 @@ class MemoryUsageSink:
 
 
 class TeeSink:
-    """Hands every record to each of several sinks (a JSON-lines file and the ledger)."""
+    """Hands every record to each of several sinks (a JSON-lines file and the ledger).
+
+    Every sink gets the record even when one before it fails; the first failure is
+    raised after all were tried (``GuardedSink`` logs and counts it)."""
 
     def __init__(self, *sinks: UsageSink) -> None:
         self.sinks = sinks
 
-    def record(self, event: UsageEvent) -> None:
+    def _each(self, method: str, arg) -> None:  # noqa: ANN001 - a record or rows
+        first: Exception | None = None
         for sink in self.sinks:
-            sink.record(event)
+            try:
+                getattr(sink, method)(arg)
+            except Exception as error:  # noqa: BLE001 - re-raised below, after the others
+                first = first or error
+        if first is not None:
+            raise first
+
+    def record(self, event: UsageEvent) -> None:
+        self._each("record", event)
 
     def record_attribution(self, rows: list[WeightAttribution]) -> None:
-        for sink in self.sinks:
-            sink.record_attribution(rows)
+        self._each("record_attribution", rows)
 
     def record_capacity(self, record: CapacityRecord) -> None:
-        for sink in self.sinks:
-            sink.record_capacity(record)
+        self._each("record_capacity", record)
+
+
+class GuardedSink:
+    """A sink whose failures are logged and counted, never raised.
+
+    What the validator records is bookkeeping: a ledger that is down, a full disk or
+    a record some store refuses must not stop it scoring miners and setting weights.
+    This is the one place that catches every exception a sink raises, on purpose: the
+    sinks are pluggable (files, SQL, whatever an operator adds) and each failure is
+    logged with its type and counted (``failures``, by method in ``by_kind``).
+    """
+
+    def __init__(self, inner: UsageSink) -> None:
+        self.inner = inner
+        self.failures = 0
+        self.by_kind: dict[str, int] = {}
+
+    def _guard(self, kind: str, call, arg) -> None:  # noqa: ANN001 - a bound sink method
+        try:
+            call(arg)
+        except Exception as error:  # noqa: BLE001 - see the class docstring
+            self.failures += 1
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + 1
+            log.warning(
+                "usage sink failed to store %s (%s: %s); dropped (%d failures so far)",
+                kind,
+                type(error).__name__,
+                str(error).splitlines()[0][:200] if str(error) else "",
+                self.failures,
+            )
+
+    def record(self, event: UsageEvent) -> None:
+        self._guard("usage", self.inner.record, event)
+
+    def record_attribution(self, rows: list[WeightAttribution]) -> None:
+        self._guard("attribution", self.inner.record_attribution, rows)
+
+    def record_capacity(self, record: CapacityRecord) -> None:
+        self._guard("capacity", self.inner.record_capacity, record)
+
+
+def device_seconds(reported_s: float, wall_s: float) -> float:
+    """Device seconds to record for one answer: what the miner reported, but never more
+    than the wall time the validator measured for the whole exchange (no miner computes
+    longer than its request took), and 0 for anything not finite."""
+    if not (math.isfinite(reported_s) and math.isfinite(wall_s)):
+        return 0.0
+    return max(0.0, min(reported_s, wall_s))

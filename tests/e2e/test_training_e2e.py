@@ -77,13 +77,15 @@ def test_incentive_goes_to_the_honest_trainer_and_heldout_loss_falls(tmp_path, m
         by_uid.setdefault(e["miner_uid"], []).append(e)
     assert any(e["verified"] and e["units"] > 0 for e in by_uid[uids[HONEST]])
     assert not any(e["verified"] for e in by_uid[uids[LAZY]])
-    # The copier is caught as a copy, but a round's authorship is a race it can win: it
-    # answers with the author's object id as soon as that is in the store, sometimes
-    # before the author's own answer arrives (measured: 1 round of 3 in one CI run;
-    # docs/training.md, "Scoring"). It must lose more rounds than it wins, and the
-    # incentive (asserted above) never goes to it.
+    # The copier re-signs the honest update as its own and answers at once, often before
+    # the honest answer arrives; authorship is the earliest *stored* object, so it is
+    # flagged every round it copies and never scores. When it finds nothing to copy in
+    # time it sends a lazy update, which gains nothing. The honest miner is never the
+    # one flagged.
     copier = by_uid[uids[COPY]]
-    flagged = sum(e["reason"].startswith("copy") for e in copier)
-    assert flagged >= 1 and flagged > sum(e["verified"] for e in copier), copier
+    assert not any(e["verified"] for e in copier), copier
+    assert any(e["reason"].startswith("copy") for e in copier), copier
+    assert all(e["reason"].startswith(("copy", "no gain")) for e in copier), copier
+    assert not any(e["reason"].startswith("copy") for e in by_uid[uids[HONEST]])
     attribution = [r for r in records if r.get("kind") == "attribution"]
     assert attribution and all(r["by_workload"] == {"train_shard": 1.0} for r in attribution)

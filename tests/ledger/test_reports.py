@@ -100,7 +100,7 @@ def test_malformed_report_arguments_fail_clearly(args, message, sqlite_url) -> N
     if "--db" not in args:
         argv += ["--db", sqlite_url]
     result = runner.invoke(app, argv)
-    assert result.exit_code != 0
+    assert result.exit_code == 2, result.output  # a usage error
     assert message in " ".join(result.output.split()), result.output
     assert "Traceback" not in result.output
 

@@ -12,8 +12,11 @@ from wmnet.ledger import models
 from wmnet.ledger.capacity import store_capacity
 from wmnet.ledger.usage import LedgerUsageSink, ingest_jsonl
 from wmnet.protocol.capacity import CapacityReport
+from wmnet.protocol.spec import MAX_QUEUE, MAX_SLOTS
 from wmnet.protocol.usage import CapacityRecord
 from wmnet.validator.usage import JsonlUsageSink
+
+MODEL = "ab" * 32
 
 
 def count(sessions, table) -> int:
@@ -76,7 +79,7 @@ def test_sink_and_attribution_upsert(sessions) -> None:
 def test_capacity_report_stored_once(sessions) -> None:
     report = CapacityReport(
         hotkey=MINERS[0], time=T0, device="cuda", device_name="H100", workloads=["rollout"],
-        precisions=["bf16", "fp32"], models_loaded=["m"], slots=8, queue_limit=32,
+        precisions=["bf16", "fp32"], models_loaded=[MODEL], slots=8, queue_limit=32,
         queue_depth=1, free_slots=7, busy_fraction=0.25, window_s=60.0,
     )  # fmt: skip
     store_capacity(sessions, report, netuid=NETUID, miner_uid=2)
@@ -94,7 +97,7 @@ def test_capacity_report_stored_once(sessions) -> None:
 def test_capacity_lines_from_a_validator_land_once(sessions, tmp_path: Path) -> None:
     report = CapacityReport(
         hotkey=MINERS[1], time=T0, device="cpu", device_name="cpu", workloads=["rollout"],
-        precisions=["fp32"], models_loaded=["m"], slots=4, queue_limit=16,
+        precisions=["fp32"], models_loaded=[MODEL], slots=4, queue_limit=16,
         queue_depth=0, free_slots=4, busy_fraction=0.5, window_s=30.0,
     )  # fmt: skip
     path = tmp_path / "usage.jsonl"
@@ -109,3 +112,24 @@ def test_capacity_lines_from_a_validator_land_once(sessions, tmp_path: Path) -> 
     with sessions() as session:
         (row,) = session.scalars(select(models.CapacityReport)).all()
     assert (row.miner_uid, row.slots, row.busy_fraction) == (3, 4, 0.5)
+
+
+def test_the_largest_capacity_report_the_protocol_allows_fits_the_columns(sessions) -> None:
+    # The protocol's bounds are what stand between a miner and an integer overflow in
+    # the ledger (int32 columns on PostgreSQL): the extreme report must store.
+    report = CapacityReport(
+        hotkey="h" * 64, time=4_102_444_800.0, device="d" * 32, device_name="n" * 128,
+        workloads=["rollout", "train_shard"], precisions=["fp32", "bf16", "int8"],
+        models_loaded=[MODEL], slots=MAX_SLOTS, queue_limit=MAX_QUEUE, queue_depth=MAX_QUEUE,
+        free_slots=MAX_SLOTS, busy_fraction=1.0, window_s=86_400.0,
+    )  # fmt: skip
+    LedgerUsageSink(sessions).record_capacity(
+        CapacityRecord(netuid=65535, miner_uid=65535, report=report)
+    )
+    with sessions() as session:
+        (row,) = session.scalars(select(models.CapacityReport)).all()
+    assert (row.slots, row.queue_limit, row.workloads) == (
+        MAX_SLOTS,
+        MAX_QUEUE,
+        "rollout,train_shard",
+    )

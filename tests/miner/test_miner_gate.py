@@ -8,6 +8,7 @@ import json
 import time
 
 from tests.miner.helpers import post_task, signed, task, with_config
+from wmnet.miner.config import DEFAULT_MIN_STAKE, MinerConfig
 from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.errors import ErrorBody
 from wmnet.protocol.spec import CAPACITY_PATH, MAX_REQUEST_BYTES, ROLLOUT_PATH
@@ -90,6 +91,17 @@ def test_authorization_comes_from_the_metagraph(serve, config, network):
     # The same small validator passes once the miner's minimum is lowered.
     with serve(with_config(config, min_stake=0.5)) as http:
         assert get_capacity(http, keys.small, me).status_code == 200
+
+
+def test_by_default_a_permit_with_a_little_stake_buys_nothing(serve, config, network):
+    # "small" holds a permit (every staked neuron does on a small subnet) and 1 TAO of
+    # stake: the default minimum refuses it; the staked validator still gets through.
+    keys, me = network.keys, config.hotkey_ss58
+    default = MinerConfig(hotkey_ss58=me, netuid=config.netuid, metagraph_poll_s=0.2)
+    assert default.min_stake == DEFAULT_MIN_STAKE > 1
+    with serve(default) as http:
+        assert "below" in error_of(get_capacity(http, keys.small, me), 403, "forbidden").detail
+        assert get_capacity(http, keys.validator, me).status_code == 200
 
 
 def test_the_token_bucket_answers_429_with_retry_after(serve, config, network):

@@ -13,7 +13,7 @@ from tests.miner.test_miner_gate import error_of, get_capacity
 from wmnet.protocol.capacity import CapacityReport
 from wmnet.protocol.shard import InnerHyper, ShardResult, ShardTask
 from wmnet.protocol.spec import MAX_UPDATE_BYTES, SHARD_PATH
-from wmnet.training import params
+from wmnet.training import envelope, params
 from wmnet.training.compress import Compressed
 from wmnet.training.shards import assign
 from wmnet.training.store import LocalStore
@@ -50,7 +50,8 @@ def post(http, wallet, receiver, body: bytes):
 def test_an_honest_shard_round_stores_a_decodable_update(serve, config, network, tmp_path):
     store = LocalStore(tmp_path / "store")
     me, validator = config.hotkey_ss58, network.keys.validator
-    with serve(with_config(config, store=str(store.root))) as http:
+    signer = network.keys.miner.hotkey
+    with serve(with_config(config, store=str(store.root)), signer=signer) as http:
         task = shard_task(validator.hotkey.ss58_address)
         response = post(http, validator, me, task.model_dump_json().encode())
         assert response.status_code == 200, response.text
@@ -62,9 +63,17 @@ def test_an_honest_shard_round_stores_a_decodable_update(serve, config, network,
         )
         assert result.samples == HYPER.inner_steps * HYPER.batch
         assert result.compute_ms > 0 and result.loss_first is not None
-        data = store.get(result.update_id, MAX_UPDATE_BYTES)
+        # Under its own prefix only, sealed in an envelope it signed for this task.
+        assert {u.author for u in store.list_updates()} == {me}
+        assert not store.list()  # a miner writes no checkpoints
+        data = store.get_update(me, result.update_id, MAX_UPDATE_BYTES).data
         assert len(data) == result.update_bytes
-        update = Compressed.from_bytes(data, expect_n=params.count(load_default()))
+        payload = envelope.open_for(data, me, task.task_id)
+        with pytest.raises(envelope.EnvelopeError):
+            envelope.open_for(data, me, "another-task-01")
+        with pytest.raises(envelope.ForeignEnvelope):
+            envelope.open_for(data, validator.hotkey.ss58_address, task.task_id)
+        update = Compressed.from_bytes(payload, expect_n=params.count(load_default()))
         assert update.layout.k == round(HYPER.density * HYPER.chunk)
         report = CapacityReport.model_validate_json(get_capacity(http, validator, me).content)
         assert report.workloads == ["rollout", "train_shard"]
@@ -73,17 +82,19 @@ def test_an_honest_shard_round_stores_a_decodable_update(serve, config, network,
 def test_the_gate_guards_the_shard_endpoint(serve, config, network, tmp_path):
     keys, me = network.keys, config.hotkey_ss58
     body = shard_task(keys.validator.hotkey.ss58_address).model_dump_json().encode()
-    with serve(with_config(config, store=str(tmp_path / "store"))) as http:
+    signer = keys.miner.hotkey
+    with serve(with_config(config, store=str(tmp_path / "store")), signer=signer) as http:
         error_of(http.post(SHARD_PATH, content=body), 401, "unauthenticated")
         error_of(post(http, keys.stranger, me, body), 403, "forbidden")
         error_of(post(http, keys.idle, me, body), 403, "forbidden")  # no permit
         error_of(post(http, keys.small, me, body), 403, "forbidden")  # too little stake
-        assert not list((tmp_path / "store" / "objects").iterdir())  # nothing was trained
+        assert not LocalStore(tmp_path / "store").list_updates()  # nothing was trained
 
 
 def test_bad_shard_tasks_are_refused_before_any_work(serve, config, network, tmp_path):
     keys, me = network.keys, config.hotkey_ss58
-    with serve(with_config(config, store=str(tmp_path / "store"))) as http:
+    signer = keys.miner.hotkey
+    with serve(with_config(config, store=str(tmp_path / "store")), signer=signer) as http:
         error_of(post(http, keys.validator, me, b"{not json"), 400, "invalid")
         raw = json.loads(shard_task("x").model_dump_json())
         raw["workload"] = "rollout"
@@ -102,3 +113,15 @@ def test_a_miner_without_a_store_serves_rollouts_only(serve, config, network):
         error_of(post(http, keys.validator, me, body), 400, "unsupported")
         report = CapacityReport.model_validate_json(get_capacity(http, keys.validator, me).content)
         assert report.workloads == ["rollout"]
+
+
+def test_a_store_without_the_miners_key_is_refused_at_start(serve, config, network, tmp_path):
+    # Training shards need the hotkey that signs updates: none given, none in the config.
+    store = with_config(config, store=str(tmp_path / "store"))
+    with pytest.raises(ValueError, match="sign"), serve(store):
+        pass
+    with (
+        pytest.raises(ValueError, match="not this miner"),
+        serve(store, signer=network.keys.validator.hotkey),
+    ):
+        pass

@@ -81,7 +81,7 @@ def test_honest_ranks_above_random_zero_lazy_and_copy(round_):
     copies = find_copies(
         {uid[w]: round_.updates[w] for w in who},
         {uid[w]: m.gain_assigned for w, m in measured.items()},
-        {uid[w]: 1.0 + (w == "copy") for w in who},  # the copier answers later
+        {uid[w]: 1.0 + (w == "copy") for w in who},  # the copy was stored later
         CFG.copy_overlap,
     )
     assert copies == {uid["copy"]: uid["honest"]}
@@ -109,7 +109,7 @@ def test_copy_authorship_goes_to_the_update_that_fits_its_own_data(round_):
         0: ev.gauntlet(dense, round_.data["honest"], round_.random).gain_assigned,
         1: ev.gauntlet(dense, round_.data["copy"], round_.random).gain_assigned,
     }
-    times = {0: 1.0, 1: 1.0}  # answered together: the fit decides
+    times = {0: 1.0, 1: 1.0}  # stored together: the fit decides
     expected_author = max(gains, key=gains.get)
     copies = find_copies({0: u["honest"], 1: u["copy"]}, gains, times, CFG.copy_overlap)
     assert copies == {1 - expected_author: expected_author}

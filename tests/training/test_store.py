@@ -4,14 +4,18 @@ real S3-compatible server (moto) started on loopback."""
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Iterator
 
 import pytest
 
 from wmnet.training.store import (
+    AuthorStore,
     LocalStore,
     ObjectCorrupt,
     ObjectMissing,
+    ObjectRefused,
     StoreError,
     open_store,
 )
@@ -130,3 +134,70 @@ def test_open_store_refuses_unknown_schemes(tmp_path):
     assert isinstance(open_store(str(tmp_path / "s")), LocalStore)
     with pytest.raises(StoreError, match="unknown store"):
         open_store("ftp://example/bucket")
+
+
+MINER_A = "5GrwvaEF5zXb26Fz9rcQpDWS57CtERHpNehXCPcNoHGKutQY"  # //Alice's address
+MINER_B = "5FHneW46xGXgs5mUiveU4sbTyGBzmstUspZC92UhjJM694ty"  # //Bob's
+
+
+def test_updates_live_under_their_authors_prefix_and_are_written_once(backend):
+    store = backend.store
+    data = b"an update" * 50
+    oid = store.put_update(MINER_A, data)
+    assert oid == hashlib.sha256(data).hexdigest()
+    stored = store.get_update(MINER_A, oid, max_bytes=10_000)
+    assert stored.data == data and stored.stored_at > 0
+    with pytest.raises(ObjectMissing):  # another author's prefix does not hold it
+        store.get_update(MINER_B, oid, max_bytes=10_000)
+    assert store.put_update(MINER_A, data) == oid  # the same bytes again: a no-op
+    again = store.get_update(MINER_A, oid, max_bytes=10_000)
+    assert again.stored_at == stored.stored_at  # not rewritten
+    assert [(u.author, u.object_id) for u in store.list_updates()] == [(MINER_A, oid)]
+    assert store.list() == []  # updates are not checkpoints
+    with pytest.raises(ObjectCorrupt, match="limit"):
+        store.get_update(MINER_A, oid, max_bytes=len(data) - 1)
+    for bad in ("../../etc", "not an address", MINER_A + "/x"):
+        with pytest.raises(StoreError):
+            store.put_update(bad, data)
+
+
+def test_an_author_handle_writes_only_its_own_prefix(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    mine = AuthorStore(store, MINER_A)
+    oid = mine.put_update(b"mine")
+    assert store.get_update(MINER_A, oid, 100).data == b"mine"
+    assert not hasattr(mine, "put") and not hasattr(mine, "set_ref")  # no checkpoints, refs
+
+
+def test_a_fifo_or_a_symlink_is_refused_without_blocking(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    target = tmp_path / "elsewhere"
+    target.write_bytes(b"secret")
+    oid = hashlib.sha256(b"secret").hexdigest()
+    folder = store.updates / MINER_A
+    folder.mkdir()
+    os.mkfifo(folder / ("a" * 64))
+    (folder / oid).symlink_to(target)
+    os.symlink(target, store.objects / oid)
+    started = time.monotonic()
+    with pytest.raises(ObjectRefused, match="not a regular file"):
+        store.get_update(MINER_A, "a" * 64, max_bytes=100)
+    with pytest.raises(ObjectRefused, match="symlink"):
+        store.get_update(MINER_A, oid, max_bytes=100)
+    with pytest.raises(ObjectRefused, match="symlink"):
+        store.get(oid, max_bytes=100)
+    # A symlinked author folder is refused too, whatever it points at.
+    (store.updates / MINER_B).symlink_to(folder)
+    with pytest.raises(ObjectRefused):
+        store.get_update(MINER_B, oid, max_bytes=100)
+    assert time.monotonic() - started < 5  # nothing blocked
+    assert store.list_updates() == [] and store.list() == []  # and none is listed
+
+
+def test_a_planted_object_is_repaired_by_its_writer_not_kept(tmp_path):
+    store = LocalStore(tmp_path / "store")
+    data = b"the real checkpoint"
+    oid = hashlib.sha256(data).hexdigest()
+    os.mkfifo(store.objects / oid)  # planted before the validator publishes
+    assert store.put(data) == oid
+    assert store.get(oid, max_bytes=100) == data

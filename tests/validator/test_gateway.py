@@ -6,16 +6,24 @@ one returning random latents), the ledger's billing on SQLite, the gateway app."
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
+from tests.adversarial.hostile import Hostile, serve
 from tests.localnet.served_thread import served_app
 from tests.validator.subnet import client_for, permitted_subnet
+from wmnet.harness.setup import free_port
 from wmnet.harness.wallets import load_wallet
 from wmnet.ledger import models
 from wmnet.ledger.billing import Billing
@@ -31,7 +39,7 @@ from wmnet.validator.targets import MinerTarget
 from wmnet.validator.usage import MemoryUsageSink
 from wmnet.worldmodel.checkpoint import default_model_id, load_default
 from wmnet.worldmodel.contexts import context_arrays
-from wmnet.worldmodel.rollout import RolloutOptions, rollout
+from wmnet.worldmodel.rollout import RolloutOptions, rollout, to_uint8
 
 PRICE_MICRO = 1_000  # per predicted step
 VALIDATOR = load_wallet("//Bob", "validator")
@@ -184,3 +192,67 @@ def test_when_no_miner_delivers_nothing_is_charged(gateway):
     assert gateway.billing.balance(customer) == 10**9
     assert _revenue_events(gateway) == 0
     assert [e.verified for e in gateway.usage.events] == [False]
+
+
+@contextmanager
+def hostile_miner(tmp_path: Path, mode: str) -> Iterator[MinerTarget]:
+    """The hostile miner (tests/adversarial/hostile.py) served in a thread of its own."""
+    (tmp_path / "mode").write_text(mode)
+    hotkey = load_wallet("//Charlie", "gw-hostile").hotkey.ss58_address
+    hostile = Hostile(tmp_path / "mode", tmp_path / "status.json", hotkey)
+    port = free_port()
+    loop = asyncio.new_event_loop()
+    ready = threading.Event()
+
+    def run() -> None:
+        asyncio.set_event_loop(loop)
+        started = asyncio.Event()
+        task = loop.create_task(serve(hostile, port, started))
+        loop.run_until_complete(started.wait())
+        ready.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            loop.run_until_complete(task)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert ready.wait(30)
+    try:
+        yield MinerTarget(99, hotkey, f"127.0.0.1:{port}")
+    finally:
+        loop.call_soon_threadsafe(lambda: [t.cancel() for t in asyncio.all_tasks(loop)])
+        thread.join(timeout=10)
+
+
+def test_frames_are_decoded_from_the_checked_latents_never_passed_through(gateway, model, tmp_path):
+    # The hostile miner sends honest latents (they verify) with random frames.
+    _, key = gateway.billing.create_customer("acme", credit_micro=10**9)
+    with hostile_miner(tmp_path, "frames") as target:
+        gateway.candidates[:] = [target]
+        order = _order().model_copy(update={"return_frames": True})
+        response = _post(gateway, key, "frames-1", order)
+    assert response.status_code == 200, response.text
+    body = CustomerRolloutResponse.model_validate_json(response.content)
+    assert body.verified and body.miner_uid == target.uid
+    latents = torch.from_numpy(body.result.latents.numpy())[None]
+    with torch.inference_mode():
+        expected = to_uint8(model.decode(latents))[0].numpy()
+    assert np.array_equal(body.result.frames.numpy(), expected)
+    # Without return_frames the customer gets no frames at all (none were asked for).
+    with hostile_miner(tmp_path, "frames") as target:
+        gateway.candidates[:] = [target]
+        plain = CustomerRolloutResponse.model_validate_json(_post(gateway, key, "f2").content)
+    assert plain.result.frames is None
+
+
+def test_a_dripping_miner_cannot_hold_an_order_past_its_deadline(gateway, tmp_path):
+    customer, key = gateway.billing.create_customer("acme", credit_micro=10**9)
+    with hostile_miner(tmp_path, "drip") as target:
+        gateway.candidates[:] = [target, target]
+        order = _order().model_copy(update={"deadline_ms": 1000})
+        started = time.monotonic()
+        response = _post(gateway, key, "drip-1", order)
+        took = time.monotonic() - started
+    assert response.status_code == 503 and response.json()["error"] == "no_miner"
+    assert took < 2 * 1.0 + 1.0  # two attempts of one second each, not minutes
+    assert [e.reason.split(":")[0] for e in gateway.usage.events] == ["timeout", "timeout"]
+    assert gateway.billing.balance(customer) == 10**9

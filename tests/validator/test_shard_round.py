@@ -2,7 +2,9 @@
 miner apps under uvicorn on loopback sharing one object store (honest, lazy, copy),
 and the validator's ``ShardRounds`` asking them over btauth/1-signed HTTP. Two rounds:
 the honest update is aggregated, the lazy one scores 0, the copy is flagged, and the
-published head lowers the held-out loss."""
+published head lowers the held-out loss. Then the race a copier used to win: the honest
+miner's answers are held back (a delay in front of its app) so the copier's re-signed
+copy reaches the validator first, every round; the copier is still the one flagged."""
 
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from wmnet.protocol.usage import UsageEvent
 from wmnet.training import checkpoints
 from wmnet.training.store import LocalStore
 from wmnet.validator.scoring import MovingScores
+from wmnet.validator.shard_updates import ShardCode
 from wmnet.validator.shards import HEAD_REF, ShardConfig, ShardRounds, record_round
 from wmnet.validator.targets import MinerTarget
 from wmnet.validator.usage import MemoryUsageSink
@@ -43,6 +46,23 @@ HYPER = InnerHyper(inner_steps=8, batch=4, seq_len=6, lr=1e-3)
 class World:
     store: LocalStore
     targets: dict[str, MinerTarget]
+    honest_delay: dict[str, float]  # seconds the honest miner's answers are held back
+
+
+class HeldBack:
+    """ASGI wrapper: holds each response back ``delay["s"]`` seconds after the app has
+    produced it (the update is already in the store; only the answer is late)."""
+
+    def __init__(self, app, delay: dict[str, float]) -> None:
+        self.app, self.delay = app, delay
+
+    async def __call__(self, scope, receive, send) -> None:
+        async def late_send(message) -> None:
+            if message["type"] == "http.response.start" and scope.get("path") == "/v1/shard":
+                await asyncio.sleep(self.delay["s"])
+            await send(message)
+
+        await self.app(scope, receive, late_send)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -62,6 +82,8 @@ def world(tmp_path_factory) -> Iterator[World]:
     netuid, uids = asyncio.run(permitted_subnet(chain, VALIDATOR, MINERS.values()))
     engine = RolloutEngine.load(precisions=("fp32",), device="cpu")
 
+    delay = {"s": 0.0}
+
     def miner(name: str):
         wallet = MINERS[name]
         config = MinerConfig(
@@ -72,9 +94,13 @@ def world(tmp_path_factory) -> Iterator[World]:
             metagraph_poll_s=0.2,
         )
         app = create_app(
-            config, engine=engine, client_factory=lambda: client_for(chain), warmup=False
+            config,
+            engine=engine,
+            client_factory=lambda: client_for(chain),
+            warmup=False,
+            signer=wallet.hotkey,
         )
-        return served_app(app, ready_path="/healthz")
+        return served_app(HeldBack(app, delay) if name == "honest" else app, ready_path="/healthz")
 
     with miner("honest") as honest, miner("lazy") as lazy, miner("copy") as copier:
         urls = {"honest": honest, "lazy": lazy, "copy": copier}
@@ -86,7 +112,7 @@ def world(tmp_path_factory) -> Iterator[World]:
             )
             for name in MINERS
         }
-        yield World(LocalStore(store_dir), targets)
+        yield World(LocalStore(store_dir), targets, delay)
     chain.close()
 
 
@@ -127,6 +153,28 @@ def test_two_rounds_reward_the_honest_update_and_lower_the_heldout_loss(world):
     assert all(e.verified and e.units == HYPER.inner_steps * HYPER.batch for e in honest_events)
     assert all(e.device_seconds > 0 for e in honest_events)
     assert all(not e.verified and e.units == 0 for e in events if e.miner_uid != uid["honest"])
+
+
+def test_a_copier_that_answers_first_is_still_the_copier(world):
+    """The copier re-signs the honest update and answers at once, while the honest
+    answer is held back 3 s: it reaches the validator first every round, and every
+    round it is flagged and the honest miner keeps the credit (authorship is the
+    earliest stored object, not the earliest answer)."""
+    config = ShardConfig(store=str(world.store.root), hyper=HYPER, deadline_ms=60_000)
+    rounds = ShardRounds(config, VALIDATOR, world.store, rng=np.random.default_rng(1))
+    uid = {name: t.uid for name, t in world.targets.items()}
+    world.honest_delay["s"] = 3.0
+    try:
+        for block in (200, 220):
+            report = asyncio.run(_round(rounds, world, block))
+            by_uid = {o.target.uid: o for o in report.outcomes}
+            honest, copier = by_uid[uid["honest"]], by_uid[uid["copy"]]
+            assert copier.latency_s < honest.latency_s - 1.0, "the copier did not answer first"
+            assert copier.code is ShardCode.COPY and copier.reason.startswith("copy"), copier
+            assert honest.score == 1.0, honest.reason
+            assert report.aggregated == [uid["honest"]]
+    finally:
+        world.honest_delay["s"] = 0.0
 
 
 def test_a_lost_head_restarts_from_the_shipped_model(tmp_path):
