@@ -60,7 +60,7 @@ async def _ok(result: bt.ExtrinsicResult, what: str) -> bt.ExtrinsicResult:
     return result
 
 
-async def _execute(client: bt.Client, intent: bt.Intent, wallet: object) -> bt.ExtrinsicResult:
+async def execute(client: bt.Client, intent: bt.Intent, wallet: object) -> bt.ExtrinsicResult:
     """``client.execute``, once more after a Stale refusal.
 
     After a shielded submission (BurnedRegister always is one) the SDK's nonce cache
@@ -103,7 +103,7 @@ async def create_subnet(network: str, keys: DemoKeys) -> int:
             hotkey_ss58=keys.validator.hotkey.ss58_address,
             amount_tao=VALIDATOR_STAKE_TAO,
         )
-        await _ok(await _execute(client, stake, keys.validator), "stake the validator")
+        await _ok(await execute(client, stake, keys.validator), "stake the validator")
         for i, miner in enumerate(keys.miners):
-            await _ok(await _execute(client, register, miner), f"register miner {i}")
+            await _ok(await execute(client, register, miner), f"register miner {i}")
     return netuid
