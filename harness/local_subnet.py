@@ -39,7 +39,11 @@ class LocalSubnet:
 
     group: ProcessGroup
     workdir: Path
+    # How the subnet's processes reach the chain: "ws" (Substrate JSON-RPC, the SDK's
+    # own transport, as on any real chain) or "http" (wmnet's private API).
+    transport: str = "ws"
     chain_url: str = ""
+    ports: tuple[int, int] | None = None  # (JSON-RPC, private API)
     chain: Child | None = None
     netuid: int = 0
     keys: DemoKeys | None = None
@@ -47,19 +51,25 @@ class LocalSubnet:
     miner_ports: list[int] = field(default_factory=list)
     validator: Child | None = None
 
-    def start_chain(self, block_time: float = 0.25, port: int | None = None) -> str:
-        port = port or free_port()
+    def start_chain(self, block_time: float = 0.25, ports: tuple[int, int] | None = None) -> str:
+        """Start ``wmnet localnet up``; returns the URL the subnet's processes use."""
+        rpc_port, api_port = ports or self.ports or (free_port(), free_port())
+        self.ports = (rpc_port, api_port)
         self.chain = self.group.start(
             "chain",
-            [*WMNET, "localnet", "up", "--port", str(port), "--block-time", str(block_time),
-             "--state", str(self.workdir / "chain.db")],
+            [*WMNET, "localnet", "up", "--port", str(rpc_port), "--http-port", str(api_port),
+             "--block-time", str(block_time), "--state", str(self.workdir / "chain.db")],
         )  # fmt: skip
-        self.chain_url = f"http://127.0.0.1:{port}"
-        wait_http_ok(self.chain_url + "/v1/info", self.chain)
+        wait_http_ok(f"http://127.0.0.1:{api_port}/v1/info", self.chain)
+        wait_http_ok(f"http://127.0.0.1:{rpc_port}/", self.chain)
+        if self.transport == "http":
+            self.chain_url = f"http://127.0.0.1:{api_port}"
+        else:
+            self.chain_url = f"ws://127.0.0.1:{rpc_port}"
         return self.chain_url
 
-    def stop_chain(self) -> int:
-        """Stop the chain server; returns its port, for ``start_chain(port=...)``.
+    def stop_chain(self) -> tuple[int, int]:
+        """Stop the chain server; returns its ports, for ``start_chain(ports=...)``.
 
         Start it again from a long-lived thread (the main one): a child asks for SIGKILL
         when the *thread* that started it ends (``PR_SET_PDEATHSIG``), so a chain started
@@ -69,7 +79,8 @@ class LocalSubnet:
         self.group.stop(self.chain)
         self.group.children.remove(self.chain)
         self.chain = None
-        return int(self.chain_url.rsplit(":", 1)[1])
+        assert self.ports is not None
+        return self.ports
 
     def create_subnet(self, n_miners: int) -> int:
         self.keys = DemoKeys.make(n_miners)

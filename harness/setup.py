@@ -60,6 +60,21 @@ async def _ok(result: bt.ExtrinsicResult, what: str) -> bt.ExtrinsicResult:
     return result
 
 
+async def execute(client: bt.Client, intent: bt.Intent, wallet: object) -> bt.ExtrinsicResult:
+    """``client.execute``, once more after a Stale refusal.
+
+    After a shielded submission (BurnedRegister always is one) the SDK's nonce cache
+    holds the carrier's nonce while the inner extrinsic used the next: the same
+    client's next extrinsic from that coldkey is refused Stale, on any chain. The
+    refusal clears the cache; the SDK's own ``retries`` does not recognise its
+    reworded Stale message, so retry here.
+    """
+    result = await client.execute(intent, wallet)
+    if not result.success and getattr(result.error, "name", None) == "Stale":
+        result = await client.execute(intent, wallet)
+    return result
+
+
 async def _wait_blocks(client: bt.Client, n: int, timeout_s: float = 60.0) -> None:
     target = await client.block() + n
     deadline = time.monotonic() + timeout_s
@@ -88,7 +103,7 @@ async def create_subnet(network: str, keys: DemoKeys) -> int:
             hotkey_ss58=keys.validator.hotkey.ss58_address,
             amount_tao=VALIDATOR_STAKE_TAO,
         )
-        await _ok(await client.execute(stake, keys.validator), "stake the validator")
+        await _ok(await execute(client, stake, keys.validator), "stake the validator")
         for i, miner in enumerate(keys.miners):
-            await _ok(await client.execute(register, miner), f"register miner {i}")
+            await _ok(await execute(client, register, miner), f"register miner {i}")
     return netuid

@@ -1,9 +1,12 @@
 """wmnet's embedded local subtensor (docs/localnet.md).
 
-``connect(url)`` is the one call an SDK user needs to reach a served chain::
+A served chain (``wmnet localnet up``) is a Substrate node on
+``ws://127.0.0.1:9944``: ``bittensor.Client("ws://127.0.0.1:9944")`` reaches it
+with no wmnet import at all. ``connect(url)`` is the same client, and also takes
+the private API's ``http://`` URL::
 
     import wmnet.localnet
-    async with wmnet.localnet.connect("http://127.0.0.1:9946") as client:
+    async with wmnet.localnet.connect("ws://127.0.0.1:9944") as client:
         print(await client.block())
 """
 
@@ -14,7 +17,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import bittensor as bt
 
-DEFAULT_URL = "http://127.0.0.1:9946"
+DEFAULT_URL = "ws://127.0.0.1:9944"
 
 
 def connect(url: str = DEFAULT_URL) -> bt.Client:

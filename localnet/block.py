@@ -21,7 +21,7 @@ from typing import Any
 
 from wmnet.localnet.calls import HANDLERS, CallContext, load_all
 from wmnet.localnet.calls.schema import decode_call
-from wmnet.localnet.codec import ComposedCall, SignedExtrinsic
+from wmnet.localnet.codec import ComposedCall, Extrinsic, extrinsic_from_json
 from wmnet.localnet.epoch import EpochRecord, run_subnet_epoch, should_run_epoch
 from wmnet.localnet.error_codes import docs_for, module_error_payload
 from wmnet.localnet.errors import DispatchError, InvalidTransaction
@@ -75,7 +75,7 @@ class BlockRow(dict):
 class Journal:
     """What replay needs to re-execute a block (stored with its row)."""
 
-    extrinsics: list[SignedExtrinsic] = field(default_factory=list)
+    extrinsics: list[Extrinsic] = field(default_factory=list)
     poisoned: set[str] = field(default_factory=set)  # hashes applied as failed, not dispatched
     skipped_epochs: set[int] = field(default_factory=set)  # netuids whose epoch raised
 
@@ -89,7 +89,7 @@ class Journal:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Journal:
         return cls(
-            [SignedExtrinsic.from_json(x) for x in data.get("extrinsics", [])],
+            [extrinsic_from_json(x) for x in data.get("extrinsics", [])],
             set(data.get("poisoned", [])),
             set(data.get("skipped_epochs", [])),
         )
@@ -116,7 +116,7 @@ class BlockFault(Exception):
         self.netuid = netuid
 
 
-ShieldedLookup = Callable[[str, int], SignedExtrinsic | None]
+ShieldedLookup = Callable[[str, int], Extrinsic | None]
 
 
 def fee_for(call: ComposedCall) -> int:
@@ -130,15 +130,17 @@ def block_hash(genesis_hash: str, number: int) -> str:
     return "0x" + digest.hexdigest()
 
 
-def validate(state: ChainState, xt: SignedExtrinsic, expected_nonce: int | None = None) -> None:
+def validate(state: ChainState, xt: Extrinsic, expected_nonce: int | None = None) -> None:
     """The transaction pool's checks, in substrate's order; raises InvalidTransaction.
 
     Creates nothing: an unknown signer is read as an empty account.
     """
     if xt.genesis_hash != state.genesis_hash:
         raise InvalidTransaction("Invalid Transaction: BadProof (signed for another chain)")
-    if not verify_signature(xt.signer, xt.signing_payload(), xt.signature):
+    if not verify_signature(xt.signer, xt.signing_payload(), xt.signature, xt.crypto):
         raise InvalidTransaction("Invalid Transaction: BadProof (signature does not verify)")
+    if xt.mortal_until is not None and state.block >= xt.mortal_until:
+        raise InvalidTransaction("Invalid Transaction: AncientBirthBlock (its mortal era ended)")
     decode_call(xt.call)
     account = state.find_account(xt.signer)
     nonce = account.nonce if account else 0
@@ -147,7 +149,7 @@ def validate(state: ChainState, xt: SignedExtrinsic, expected_nonce: int | None 
         raise InvalidTransaction("Invalid Transaction: Stale (nonce already used)")
     if xt.nonce > expected:
         raise InvalidTransaction("Invalid Transaction: Future (nonce too high)")
-    fee = fee_for(xt.call)
+    fee = fee_for(xt.call) + xt.tip
     if (account.free if account else 0) < fee:
         raise InvalidTransaction(
             "Invalid Transaction: Inability to pay some fees (e.g. account balance too low)"
@@ -169,6 +171,15 @@ def dispatch(ctx: CallContext, module: str, function: str, params: dict[str, Any
         raise InvalidTransaction(f"the local chain does not implement {module}.{function}")
     ctx.function = function
     handler(ctx, **decoded.params)
+
+
+def dispatch_info(fee: int) -> dict[str, Any]:
+    """frame_system ``DispatchEventInfo``: the chain charges a flat fee, not weight."""
+    return {
+        "weight": {"ref_time": 0, "proof_size": 0},
+        "class": "Normal",
+        "pays_fee": "Yes" if fee else "No",
+    }
 
 
 def system_event(module: str, event: str, attributes: Any) -> dict[str, Any]:
@@ -197,7 +208,7 @@ def execute_block(
     state: ChainState,
     number: int,
     timestamp_ms: int,
-    queue: list[SignedExtrinsic],
+    queue: list[Extrinsic],
     faults: Journal,
     shielded: ShieldedLookup | None = None,
 ) -> BlockOutcome:
@@ -295,7 +306,7 @@ def _run_epochs(
 
 def apply_extrinsic(
     state: ChainState,
-    xt: SignedExtrinsic,
+    xt: Extrinsic,
     number: int,
     this_hash: str,
     index: int,
@@ -308,7 +319,7 @@ def apply_extrinsic(
         validate(state, xt)
     except InvalidTransaction as error:
         return Receipt(xt.hash, included=False, error_message=error.reason), []
-    fee = fee_for(xt.call)
+    fee = fee_for(xt.call) + xt.tip
     ctx = CallContext(state=state, block=number, origin=xt.signer, extrinsic_index=index)
     ctx.dispatch = dispatch
     error: DispatchError | None = None
@@ -329,11 +340,13 @@ def apply_extrinsic(
     account.nonce += 1
     account.free -= fee
     state.total_issuance -= fee
-    ctx.emit("TransactionPayment", "TransactionFeePaid", {"who": xt.signer, "actual_fee": fee})
+    fee_paid = {"who": xt.signer, "actual_fee": fee, "tip": xt.tip}
+    ctx.emit("TransactionPayment", "TransactionFeePaid", fee_paid)
+    info = dispatch_info(fee)
     if error is None:
-        ctx.emit("System", "ExtrinsicSuccess", {"dispatch_info": {}})
+        ctx.emit("System", "ExtrinsicSuccess", {"dispatch_info": info})
     else:
-        outcome = {"dispatch_error": module_error_payload(error), "dispatch_info": {}}
+        outcome = {"dispatch_error": module_error_payload(error), "dispatch_info": info}
         ctx.emit("System", "ExtrinsicFailed", outcome)
     events.extend(ctx.events)
     receipt = Receipt(

@@ -24,6 +24,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ from wmnet.localnet.block import (
     validate,
 )
 from wmnet.localnet.calls.schema import decode_call
-from wmnet.localnet.codec import SignedExtrinsic
+from wmnet.localnet.codec import Extrinsic
 from wmnet.localnet.errors import InvalidTransaction
 from wmnet.localnet.keys import dev_keypair, verify_signature
 from wmnet.localnet.params import (
@@ -110,6 +111,9 @@ class Chain:
         self._history: OrderedDict[int, ChainState] = OrderedDict()
         self._clock: threading.Thread | None = None
         self._stop = threading.Event()
+        # Called after each block is committed, under the lock: (number, its receipts).
+        # A JSON-RPC server's subscriptions hang off this; listeners must be quick.
+        self.listeners: list[Callable[[int, dict[str, Receipt]], None]] = []
         head = self.store.head()
         if head is None:
             self.state = genesis_state()
@@ -177,7 +181,7 @@ class Chain:
 
     # --- the transaction pool --------------------------------------------
 
-    def submit(self, xt: SignedExtrinsic, *, wait: bool = True, timeout: float = 60.0) -> Receipt:
+    def submit(self, xt: Extrinsic, *, wait: bool = True, timeout: float = 60.0) -> Receipt:
         """Validate and include ``xt``; returns its receipt once included.
 
         A refused transaction returns ``Receipt(included=False)`` with the
@@ -203,11 +207,16 @@ class Chain:
                 self._included.wait(remaining)
             return self._receipts.pop(xt.hash)
 
-    def announce_shielded(self, xt: SignedExtrinsic) -> None:
+    def take_receipt(self, extrinsic_hash: str) -> Receipt | None:
+        """The receipt of an extrinsic submitted without waiting, once (None if none yet)."""
+        with self._lock:
+            return self._receipts.pop(extrinsic_hash, None)
+
+    def announce_shielded(self, xt: Extrinsic) -> None:
         """Deposit the signed inner extrinsic of a shielded submission (see calls/mev.py)."""
         with self._lock:
             if xt.genesis_hash != self.state.genesis_hash or not verify_signature(
-                xt.signer, xt.signing_payload(), xt.signature
+                xt.signer, xt.signing_payload(), xt.signature, xt.crypto
             ):
                 raise InvalidTransaction("Invalid Transaction: BadProof")
             decode_call(xt.call)
@@ -271,8 +280,13 @@ class Chain:
         for receipt in outcome.receipts.values():
             self._remember(receipt)
         self._included.notify_all()
+        for listener in list(self.listeners):
+            try:
+                listener(number, outcome.receipts)
+            except Exception as error:  # a listener's bug never stops the producer
+                _report(number, error)
 
-    def _build(self, number: int, timestamp: int, live: list[SignedExtrinsic]) -> BlockOutcome:
+    def _build(self, number: int, timestamp: int, live: list[Extrinsic]) -> BlockOutcome:
         """Execute the block, isolating faults: each retry starts from the committed state."""
         faults = Journal()
         for _ in range(len(live) + len(self.state.subnets) + 2):
@@ -291,9 +305,7 @@ class Chain:
                 break
         return self._empty_block(number, timestamp, live)
 
-    def _empty_block(
-        self, number: int, timestamp: int, live: list[SignedExtrinsic]
-    ) -> BlockOutcome:
+    def _empty_block(self, number: int, timestamp: int, live: list[Extrinsic]) -> BlockOutcome:
         """The block of last resort: no extrinsics, every epoch skipped; cannot fail."""
         faults = Journal(skipped_epochs=set(self.state.subnets))
         outcome = execute_block(self.state, number, timestamp, [], faults)

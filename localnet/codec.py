@@ -3,6 +3,14 @@
 The SDK tells a composed call from a builder by its ``.data`` attribute; here
 ``data`` is the canonical JSON of (module, function, params), which is also
 what travels to a served chain and what a signature covers.
+
+Two kinds of signed extrinsic reach the chain: :class:`SignedExtrinsic`, signed
+over wmnet's canonical JSON by ``LocalnetSubstrate`` (in-process and over the
+private HTTP API), and :class:`ScaleExtrinsic`, a Substrate extrinsic as any
+client sends it over JSON-RPC, already decoded and its signature payload
+rebuilt by ``localnet/scale.py``. The pool, the block producer and replay treat
+both alike; the journal stores each with what replay needs to check it again
+without a codec.
 """
 
 from __future__ import annotations
@@ -109,6 +117,10 @@ class SignedExtrinsic:
     nonce: int
     signature: bytes
     genesis_hash: str
+    # What a SCALE extrinsic carries and this one does not: sr25519, no tip, immortal.
+    crypto = 1
+    tip = 0
+    mortal_until = None
 
     @staticmethod
     def payload(call: ComposedCall, signer: str, nonce: int, genesis_hash: str) -> bytes:
@@ -164,3 +176,77 @@ class SignedExtrinsic:
     @classmethod
     def from_bytes(cls, raw: bytes) -> SignedExtrinsic:
         return cls.from_json(json.loads(raw))
+
+
+CRYPTO_ED25519, CRYPTO_SR25519 = 0, 1
+
+
+@dataclass(frozen=True)
+class ScaleExtrinsic:
+    """A SCALE-encoded signed extrinsic (Substrate's ``UncheckedExtrinsic`` v4).
+
+    ``payload`` is the exact message its signature covers, rebuilt by the chain
+    with *its* genesis hash, spec and transaction versions, era block hash and
+    metadata digest (``localnet/scale.py``), so a signature made for any other
+    chain or runtime does not verify. ``mortal_until`` is the first block at which
+    a mortal era no longer admits it (None: immortal).
+    """
+
+    call: ComposedCall
+    signer: str
+    nonce: int
+    signature: bytes
+    genesis_hash: str
+    payload: bytes
+    data: bytes
+    crypto: int = CRYPTO_SR25519
+    tip: int = 0
+    mortal_until: int | None = None
+
+    def signing_payload(self) -> bytes:
+        return self.payload
+
+    @property
+    def hash(self) -> str:
+        """blake2b-256 of the encoded extrinsic, as every Substrate client computes it."""
+        return "0x" + hashlib.blake2b(self.data, digest_size=32).hexdigest()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "scale": self.data.hex(),
+            "call": encode_value(self.call),
+            "signer": self.signer,
+            "nonce": self.nonce,
+            "signature": self.signature.hex(),
+            "genesis_hash": self.genesis_hash,
+            "payload": self.payload.hex(),
+            "crypto": self.crypto,
+            "tip": self.tip,
+            "mortal_until": self.mortal_until,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScaleExtrinsic:
+        """From the chain's own journal (written by :meth:`to_json`)."""
+        return cls(
+            call=call_from_json(data["call"]),
+            signer=str(data["signer"]),
+            nonce=int(data["nonce"]),
+            signature=bytes.fromhex(data["signature"]),
+            genesis_hash=str(data["genesis_hash"]),
+            payload=bytes.fromhex(data["payload"]),
+            data=bytes.fromhex(data["scale"]),
+            crypto=int(data["crypto"]),
+            tip=int(data["tip"]),
+            mortal_until=data["mortal_until"],
+        )
+
+
+Extrinsic = SignedExtrinsic | ScaleExtrinsic
+
+
+def extrinsic_from_json(data: dict[str, Any]) -> Extrinsic:
+    """Either kind, from the journal."""
+    if isinstance(data, dict) and "scale" in data:
+        return ScaleExtrinsic.from_json(data)
+    return SignedExtrinsic.from_json(data)

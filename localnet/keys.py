@@ -20,9 +20,10 @@ def dev_keypair(uri: str) -> Keypair:
     return Keypair.create_from_uri(uri)
 
 
-def verify_signature(address: str, payload: bytes, signature: bytes) -> bool:
+def verify_signature(address: str, payload: bytes, signature: bytes, crypto: int = 1) -> bool:
+    """``crypto``: 1 sr25519 (wallets' default), 0 ed25519."""
     try:
-        public = Keypair(ss58_address=address)
+        public = Keypair(ss58_address=address, crypto_type=crypto)
         return bool(public.verify(payload, signature))
     except Exception:  # a malformed key or signature fails verification
         return False

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from bittensor.settings import DEFAULT_ERA_PERIOD
 
-from wmnet.localnet.codec import SignedExtrinsic
+from wmnet.localnet.codec import Extrinsic
 from wmnet.localnet.errors import InvalidTransaction
 
 MAX_PENDING_PER_SIGNER = 16
@@ -29,7 +29,7 @@ MORTALITY_BLOCKS = DEFAULT_ERA_PERIOD
 
 @dataclass
 class Pending:
-    xt: SignedExtrinsic
+    xt: Extrinsic
     since: int  # head block when it entered the pool
 
 
@@ -41,7 +41,7 @@ class TxPool:
     def pending_of(self, signer: str) -> int:
         return sum(1 for p in self.pending if p.xt.signer == signer)
 
-    def add(self, xt: SignedExtrinsic, head: int) -> None:
+    def add(self, xt: Extrinsic, head: int) -> None:
         if len(self.pending) >= MAX_PENDING:
             raise InvalidTransaction("Invalid Transaction: ExhaustsResources (the pool is full)")
         if self.pending_of(xt.signer) >= MAX_PENDING_PER_SIGNER:
@@ -51,14 +51,14 @@ class TxPool:
             )
         self.pending.append(Pending(xt, head))
 
-    def take(self, head: int) -> tuple[list[SignedExtrinsic], list[SignedExtrinsic]]:
+    def take(self, head: int) -> tuple[list[Extrinsic], list[Extrinsic]]:
         """Everything pending, split into (live, expired); the pool is left empty."""
         pending, self.pending = self.pending, []
         live = [p.xt for p in pending if head - p.since <= MORTALITY_BLOCKS]
         expired = [p.xt for p in pending if head - p.since > MORTALITY_BLOCKS]
         return live, expired
 
-    def deposit(self, xt: SignedExtrinsic, next_nonce: int, can_pay: bool, head: int) -> None:
+    def deposit(self, xt: Extrinsic, next_nonce: int, can_pay: bool, head: int) -> None:
         if not can_pay:
             raise InvalidTransaction(
                 "Invalid Transaction: Payment (a shielded deposit needs a signer that can "
@@ -79,7 +79,7 @@ class TxPool:
             )
         self.shielded[key] = Pending(xt, head)
 
-    def lookup(self, signer: str, nonce: int) -> SignedExtrinsic | None:
+    def lookup(self, signer: str, nonce: int) -> Extrinsic | None:
         entry = self.shielded.get((signer, nonce))
         return None if entry is None else entry.xt
 

@@ -283,9 +283,35 @@ def stake_for_coldkeys(state: ChainState, params: Any) -> Any:
     return [(c, stake_for_coldkey(state, [c])) for c in _arg(params, 0, "coldkey_accounts")]
 
 
+@runtime("StakeInfoRuntimeApi", "get_stake_availability_for_coldkeys")
+def stake_availability(state: ChainState, params: Any) -> Any:
+    """subtensor ``get_stake_availability_for_coldkeys``: per coldkey, per subnet with
+    stake, the total, what is locked (nothing: no locks on this chain) and what is free."""
+    coldkeys = [str(c) for c in _arg(params, 0, "coldkey_accounts")]
+    wanted = _arg(params, 1, "netuids")
+    netuids = sorted(state.subnets) if wanted is None else sorted(set(wanted) & set(state.subnets))
+    out: dict[str, dict[int, dict[str, int]]] = {}
+    for coldkey in coldkeys:
+        totals: dict[int, int] = {}
+        for key, amount in state.stakes.items():
+            _hotkey, owner, netuid = parse_stake_key(key)
+            if owner == coldkey and netuid in netuids:
+                totals[netuid] = totals.get(netuid, 0) + amount
+        out[coldkey] = {
+            n: {"total": t, "locked": 0, "available": t} for n, t in sorted(totals.items()) if t
+        }
+    return out
+
+
 @runtime("SwapRuntimeApi", "current_alpha_price")
 def current_alpha_price(state: ChainState, params: Any) -> Any:
     return RAO_PER_TAO
+
+
+@runtime("SwapRuntimeApi", "current_alpha_price_all")
+def current_alpha_price_all(state: ChainState, params: Any) -> Any:
+    """Every subnet at 1 TAO per alpha (no AMM on this chain)."""
+    return [{"netuid": netuid, "price": RAO_PER_TAO} for netuid in sorted(state.subnets)]
 
 
 def _fixed_price_swap(amount: int) -> dict[str, int]:

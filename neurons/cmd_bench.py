@@ -62,9 +62,11 @@ def epoch(
 
     from wmnet.bench.clock import bench_clock
     from wmnet.bench.epoch import bench_epoch
+    from wmnet.bench.rpc import bench_rpc
 
     result = bench_epoch(n=uids, validators=validators, repeats=repeats)
     result.update(bench_clock(neurons=uids))
+    result.update(bench_rpc(neurons=uids))
     result["cpu"] = _cpu_model() or platform.processor() or platform.machine()
     result["cores"] = os.cpu_count()
     _print_figures(result, "Yuma epoch (epoch_ms: Yuma3; epoch_ms_yuma2: Yuma3On off)", json_out)

@@ -25,8 +25,16 @@ def up(
         None,
         min=1,
         max=65535,
-        help="Port to serve the chain on (default 9946, or the port of WMNET_LOCALNET_URL, "
-        "the variable every wmnet command reads to find this chain).",
+        help="Substrate JSON-RPC port, WebSocket and HTTP POST, as a subtensor node's (default "
+        "9944, or the port of WMNET_LOCALNET_URL, the variable every wmnet command reads to "
+        "find this chain).",
+    ),
+    http_port: int | None = typer.Option(
+        None,
+        min=0,
+        max=65535,
+        help="wmnet's own HTTP API (status, epochs, manual advance): default the JSON-RPC "
+        "port + 2 (9946); 0 turns it off.",
     ),
     block_time: float = typer.Option(0.25, help="Seconds per block (0.25 fast runtime, 12 real)."),
     state: Path = typer.Option(DEFAULT_STATE, help="SQLite file the chain persists to."),
@@ -34,7 +42,9 @@ def up(
 ) -> None:
     """Serve the local chain on loopback until interrupted."""
     from wmnet.localnet.chain import Chain
-    from wmnet.localnet.server import DEFAULT_HOST, DEFAULT_PORT, check_bind, serve
+    from wmnet.localnet.network import DEFAULT_RPC_PORT
+    from wmnet.localnet.rpc.server import PortInUse, RpcServer, serve_all
+    from wmnet.localnet.server import DEFAULT_HOST, check_bind, create_app
     from wmnet.localnet.statelock import StateInUse, StateLock
 
     explicit = host is not None
@@ -45,28 +55,40 @@ def up(
         usage_error(str(error))
     if block_time <= 0:
         usage_error("--block-time must be positive")
-    port = port or _port_from_env() or DEFAULT_PORT
+    port = port or _port_from_env() or DEFAULT_RPC_PORT
+    if http_port is None:
+        http_port = port + 2 if port + 2 <= 65535 else 0
+    if port == http_port:
+        usage_error("--port and --http-port must differ (--http-port 0 turns the API off)")
     lock = StateLock(state.expanduser())
     try:
         lock.acquire()
     except StateInUse as error:
         usage_error(str(error))
-    if not _port_free(bind, port):
-        lock.release()
-        usage_error(
-            f"port {port} on {bind} is in use (another `wmnet localnet up`?): stop it, "
-            "or give --port (and point commands at it with WMNET_LOCALNET_URL)"
-        )
+    for wanted in (port, http_port) if http_port else (port,):
+        if not _port_free(bind, wanted):
+            lock.release()
+            usage_error(
+                f"port {wanted} on {bind} is in use (another `wmnet localnet up`, or a "
+                "subtensor node?): stop it, or give --port / --http-port (and point "
+                "commands at it with WMNET_LOCALNET_URL)"
+            )
     chain = Chain(state.expanduser(), block_time=block_time)
-    if not manual:
-        chain.start_clock()
-    mode = "manual seal" if manual else f"{block_time}s blocks"
-    console.print(
-        f"wmnet localnet at [bold]http://{bind}:{port}[/] ({mode}), "
-        f"block {chain.head}, state {state.expanduser()}"
-    )
     try:
-        serve(chain, bind, port, explicit_host=explicit)
+        rpc = RpcServer(chain)
+        apps = [(rpc.app(), port)] + ([(create_app(chain), http_port)] if http_port else [])
+        if not manual:
+            chain.start_clock()
+        mode = "manual seal" if manual else f"{block_time}s blocks"
+        private = f", wmnet API http://{bind}:{http_port}" if http_port else ""
+        console.print(
+            f"wmnet localnet at [bold]ws://{bind}:{port}[/] (Substrate JSON-RPC{private}), "
+            f"{mode}, block {chain.head}, state {state.expanduser()}",
+            soft_wrap=True,
+        )
+        serve_all(apps, bind)
+    except PortInUse as error:
+        usage_error(f"{error}; pick another with --port / --http-port")
     finally:
         chain.close()
         lock.release()

@@ -10,7 +10,8 @@ from __future__ import annotations
 import typer
 
 NETWORK_HELP = (
-    "localnet (wmnet's local chain, default), http://HOST:PORT, local, test, finney, ws://…"
+    "localnet (wmnet's local chain on ws://127.0.0.1:9944, default), ws://HOST:PORT, "
+    "local, test, finney, http://HOST:PORT (wmnet's private API)"
 )
 
 

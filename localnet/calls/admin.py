@@ -150,7 +150,7 @@ def sudo(ctx: CallContext, call: Any) -> None:
     if signer != ctx.state.sudo_key:
         raise DispatchError("RequireSudo", pallet="Sudo")
     if ctx.dispatch is None:
-        raise DispatchError("CallUnavailable", pallet="System")
+        raise DispatchError("Other", "no dispatcher is installed", pallet="System")
     root_ctx = CallContext(
         state=ctx.state,
         block=ctx.block,

@@ -8,6 +8,8 @@ an offline real localnet) never gets. Test subnets disable commit-reveal.
 
 from __future__ import annotations
 
+import hashlib
+
 from wmnet.localnet.calls import CallContext, handler
 from wmnet.localnet.errors import DispatchError
 from wmnet.localnet.params import U16_MAX
@@ -146,5 +148,11 @@ def commit_timelocked(
     ctx.emit(
         "SubtensorModule",
         "TimelockedWeightsCommitted",
-        [hotkey, subnet.netuid, "0x" + commit[:32].hex(), reveal_round],
+        # subtensor: `let commit_hash = BlakeTwo256::hash(&commit)`.
+        [
+            hotkey,
+            subnet.netuid,
+            "0x" + hashlib.blake2b(commit, digest_size=32).hexdigest(),
+            reveal_round,
+        ],  # fmt: skip
     )

@@ -54,7 +54,7 @@ from sqlalchemy.engine import make_url
 
 from wmnet.harness.local_subnet import WMNET, LocalSubnet, MinerSpec
 from wmnet.harness.processes import Child, ProcessGroup, wait_http_ok
-from wmnet.harness.setup import free_port
+from wmnet.harness.setup import execute, free_port
 from wmnet.harness.wallets import load_wallet
 from wmnet.ledger import models
 from wmnet.ledger.billing import Billing
@@ -184,7 +184,8 @@ async def _second_validator(net: LocalSubnet, wallet) -> None:
         stake = bt.AddStake(
             netuid=net.netuid, hotkey_ss58=wallet.hotkey.ss58_address, amount_tao=1000
         )
-        assert (await client.execute(stake, wallet)).success
+        # execute() retries the SDK's one Stale after a shielded registration (over ws).
+        assert (await execute(client, stake, wallet)).success
 
 
 async def _serve_axon(net: LocalSubnet, wallet, port: int) -> None:

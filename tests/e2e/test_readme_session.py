@@ -73,7 +73,7 @@ def test_the_readme_session_pays_the_miner(tmp_path):
     assert (bin_dir / "wmnet").exists(), "the wmnet script is not installed next to python"
     home = tmp_path / "home"
     home.mkdir()
-    chain_url = f"http://127.0.0.1:{free_port()}"
+    chain_url = f"ws://127.0.0.1:{free_port()}"  # its JSON-RPC; its private API is port + 2
     miner_port = free_port()
     env = {
         **os.environ,

@@ -23,7 +23,9 @@ def served_app(app: Any, *, lifespan: str = "auto", ready_path: str | None = Non
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", lifespan=lifespan)
+    config = uvicorn.Config(
+        app, log_level="warning", lifespan=lifespan, timeout_graceful_shutdown=2
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True)
     thread.start()
@@ -47,4 +49,13 @@ def served_app(app: Any, *, lifespan: str = "auto", ready_path: str | None = Non
 def served(chain: Chain) -> Iterator[str]:
     """Serve ``chain`` on 127.0.0.1:<ephemeral>; yields its URL."""
     with served_app(create_app(chain), lifespan="off", ready_path="/v1/info") as url:
+        yield url
+
+
+@contextmanager
+def served_rpc(chain: Chain) -> Iterator[str]:
+    """Serve ``chain``'s Substrate JSON-RPC on 127.0.0.1:<ephemeral>; yields its ws:// URL."""
+    from wmnet.localnet.rpc.server import serve_in_thread
+
+    with serve_in_thread(chain) as url:
         yield url

@@ -28,8 +28,9 @@ async def test_connect_returns_an_sdk_client_for_a_served_chain():
                 bob = dev_keypair("//Bob").ss58_address
                 account = await client.query(("System", "Account"), [bob])
                 assert account["data"]["free"] == chain.state.accounts[bob].free
-            with pytest.raises(ValueError, match="http"):
-                wmnet.localnet.connect("ws://127.0.0.1:9944")
+            assert isinstance(wmnet.localnet.connect("ws://127.0.0.1:9944"), bt.Client)
+            with pytest.raises(ValueError, match="ws://"):
+                wmnet.localnet.connect("finney")
     finally:
         chain.close()
 

@@ -52,6 +52,8 @@ class Served:
             "up",
             "--manual",
             "--port",
+            str(_free_port()),
+            "--http-port",
             str(self.port),
             "--state",
             str(state),
@@ -68,6 +70,7 @@ class Served:
                 if self.proc.poll() is not None:
                     raise RuntimeError(self.proc.stdout.read().decode()) from None
                 time.sleep(0.2)
+        self.stop()  # never leave a half-started server behind
         raise RuntimeError("localnet did not come up")
 
     def stop(self) -> None:
