@@ -321,17 +321,24 @@ class Connection:
             self.closed.set()
 
     def _notify(self, method: str, subscription: str, result: Any) -> None:
-        frame = {
-            "jsonrpc": "2.0",
-            "method": method,
-            "params": {"subscription": subscription, "result": result},
-        }
-        with contextlib.suppress(asyncio.QueueFull):  # a lagging client loses notifications
-            self.outbox.put_nowait(json.dumps(frame))
+        self._notify_encoded(method, subscription, json.dumps(result))
+
+    def _notify_encoded(self, method: str, subscription: str, result_json: str) -> None:
+        """Queue a notification whose result is already JSON text: a block's header is
+        encoded once for every subscription, not once per subscription."""
+        if self.outbox.full():  # a lagging client loses notifications
+            return
+        frame = (
+            f'{{"jsonrpc": "2.0", "method": {json.dumps(method)}, "params": '
+            f'{{"subscription": {json.dumps(subscription)}, "result": {result_json}}}}}'
+        )
+        with contextlib.suppress(asyncio.QueueFull):
+            self.outbox.put_nowait(frame)
 
     def notify_heads(self, header: dict[str, Any]) -> None:
+        header_json = json.dumps(header)
         for subscription, (_kind, method) in list(self.heads.items()):
-            self._notify(method, subscription, header)
+            self._notify_encoded(method, subscription, header_json)
 
     # --- subscriptions -------------------------------------------------------------------
 
