@@ -8,10 +8,11 @@ JSON that is not a request, ``-32601`` for an unknown method, ``-32602`` for bad
 parameters, ``-32007`` for a request over :data:`MAX_REQUEST_BYTES`, ``-32006``
 past :data:`MAX_SUBSCRIPTIONS` on one connection, and ``-32603`` if a handler
 fails unexpectedly (never a dropped socket). Memory per connection is bounded:
-at most :data:`MAX_INFLIGHT` requests are handled at once (reading pauses
-beyond that) and at most :data:`OUTBOX` frames wait to be sent (head
-notifications beyond that are dropped for that connection, as a node drops
-them for a lagging subscriber).
+at most :data:`MAX_INFLIGHT` requests are handled or wait for their reply to be
+sent (reading pauses beyond that), and at most :data:`OUTBOX` notifications wait
+to be sent (beyond that they are dropped for that connection, as a node drops
+them for a lagging subscriber). Replies go out before waiting notifications, so
+a subscriber flooded with heads still gets its answers promptly.
 
 Methods run in worker threads (the chain's lock, SQLite); the block producer
 wakes subscriptions through ``Chain.listeners``.
@@ -20,6 +21,7 @@ wakes subscriptions through ``Chain.listeners``.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import secrets
@@ -245,12 +247,18 @@ class RpcServer:
 
 
 class Connection:
-    """One WebSocket client: its requests in flight, its subscriptions, its outbox."""
+    """One WebSocket client: its requests in flight, its subscriptions, its frames to send."""
 
     def __init__(self, server: RpcServer, websocket: WebSocket):
         self.server = server
         self.websocket = websocket
-        self.outbox: asyncio.Queue[str] = asyncio.Queue(maxsize=OUTBOX)
+        # Two queues, one writer: replies go out before any notification, so a flood of
+        # head notifications never delays (or starves) the answer to a request. Replies
+        # are bounded by MAX_INFLIGHT (a request holds its slot until its reply is on the
+        # wire); notifications by OUTBOX (past it a lagging client loses them).
+        self.replies: collections.deque[str] = collections.deque()
+        self.notifications: collections.deque[str] = collections.deque()
+        self.ready = asyncio.Event()
         self.inflight = asyncio.Semaphore(MAX_INFLIGHT)
         self.heads: dict[str, tuple[str, str]] = {}  # id -> (kind, notification method)
         self.others: dict[str, str] = {}  # id -> kind (runtime version, extrinsic watch)
@@ -305,18 +313,33 @@ class Connection:
         return False
 
     async def _answer(self, text: str | bytes) -> None:
+        queued = False
         try:
             reply = await self.server.handle_text(text, self)
             if reply is not None:
-                await self._or_closed(self.outbox.put(json.dumps(reply)))
+                self.replies.append(json.dumps(reply))  # the writer releases the slot
+                queued = True
+                self.ready.set()
         finally:
-            self.inflight.release()
+            if not queued:
+                self.inflight.release()
 
     async def _write(self) -> None:
         try:
             while True:
-                frame = await self.outbox.get()
-                await self.websocket.send_text(frame)
+                if self.replies:
+                    frame, reply = self.replies.popleft(), True
+                elif self.notifications:
+                    frame, reply = self.notifications.popleft(), False
+                else:
+                    self.ready.clear()
+                    await self.ready.wait()
+                    continue
+                try:
+                    await self.websocket.send_text(frame)
+                finally:
+                    if reply:
+                        self.inflight.release()
         except Exception:  # the client went away mid-send: stop everything waiting on it
             self.closed.set()
 
@@ -326,14 +349,13 @@ class Connection:
     def _notify_encoded(self, method: str, subscription: str, result_json: str) -> None:
         """Queue a notification whose result is already JSON text: a block's header is
         encoded once for every subscription, not once per subscription."""
-        if self.outbox.full():  # a lagging client loses notifications
+        if len(self.notifications) >= OUTBOX:  # a lagging client loses notifications
             return
-        frame = (
+        self.notifications.append(
             f'{{"jsonrpc": "2.0", "method": {json.dumps(method)}, "params": '
             f'{{"subscription": {json.dumps(subscription)}, "result": {result_json}}}}}'
         )
-        with contextlib.suppress(asyncio.QueueFull):
-            self.outbox.put_nowait(frame)
+        self.ready.set()
 
     def notify_heads(self, header: dict[str, Any]) -> None:
         header_json = json.dumps(header)
