@@ -319,6 +319,41 @@ def compress_bench(
     _print_figures(_machine(res), title, json_out, float_fmt=".6g")
 
 
+@app.command("gauntlet")
+def gauntlet_bench(
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    rounds: int = typer.Option(100, "--rounds", min=1, help="Rounds (fresh shards) per H."),
+    inner_steps: str = typer.Option(
+        "8,10,16", "--inner-steps", help="Comma-separated H values, run on the same shards."
+    ),
+    batch: int = typer.Option(0, "--batch", min=0, help="Windows per step (0: validator's)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the round ids and control data."),
+    threads: int = typer.Option(1, "--threads", min=0, help="torch threads (0: torch's)."),
+) -> None:
+    """Honest training-shard updates scored 0 by the Gauntlet (false negatives), per H."""
+    import torch
+
+    from wmnet.bench.gauntlet import run_gauntlet_bench
+    from wmnet.protocol.shard import MAX_INNER_STEPS
+
+    try:
+        steps = [int(part) for part in inner_steps.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter("--inner-steps takes integers, e.g. 8,10,16") from None
+    if not steps or not all(1 <= h <= MAX_INNER_STEPS for h in steps):
+        raise typer.BadParameter(f"--inner-steps: each H in 1..{MAX_INNER_STEPS}, e.g. 8,10,16")
+    if threads:
+        torch.set_num_threads(threads)
+    res = run_gauntlet_bench(
+        rounds=rounds,
+        inner_steps=steps,
+        batch=batch or None,
+        seed=seed,
+        progress=lambda line: typer.echo(line, err=True),
+    )
+    _print_figures(_machine(res), "Gauntlet false negatives of honest updates, per H", json_out)
+
+
 @app.command("ledger")
 def ledger_bench(
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object."),
