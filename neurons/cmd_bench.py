@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from wmnet.protocol.spec import MAX_INNER_BATCH, MAX_INNER_STEPS
+
 app = typer.Typer(no_args_is_help=True)
 
 
@@ -326,7 +328,9 @@ def gauntlet_bench(
     inner_steps: str = typer.Option(
         "8,10,16", "--inner-steps", help="Comma-separated H values, run on the same shards."
     ),
-    batch: int = typer.Option(0, "--batch", min=0, help="Windows per step (0: validator's)."),
+    batch: int = typer.Option(
+        0, "--batch", min=0, max=MAX_INNER_BATCH, help="Windows per step (0: validator's)."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the round ids and control data."),
     threads: int = typer.Option(1, "--threads", min=0, help="torch threads (0: torch's)."),
 ) -> None:
@@ -334,7 +338,6 @@ def gauntlet_bench(
     import torch
 
     from wmnet.bench.gauntlet import run_gauntlet_bench
-    from wmnet.protocol.shard import MAX_INNER_STEPS
 
     try:
         steps = [int(part) for part in inner_steps.split(",") if part.strip()]

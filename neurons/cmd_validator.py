@@ -15,6 +15,7 @@ import typer
 
 from wmnet.neurons.options import WALLET_PATH, network_option
 from wmnet.neurons.output import fail, usage_error
+from wmnet.protocol.spec import MAX_INNER_STEPS
 
 app = typer.Typer(no_args_is_help=True)
 log = logging.getLogger("wmnet.validator")
@@ -94,7 +95,7 @@ def run(
         20, "--shard-interval", min=1, help="Blocks between training-shard rounds."
     ),
     inner_steps: int = typer.Option(
-        10, "--inner-steps", min=1, help="Inner steps H a shard task asks for."
+        10, "--inner-steps", min=1, max=MAX_INNER_STEPS, help="Inner steps H a shard task asks for."
     ),
     shard_deadline: float = typer.Option(
         120.0, "--shard-deadline", min=1.0, max=3600.0, help="Seconds a miner has per shard."

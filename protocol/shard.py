@@ -81,6 +81,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from wmnet.protocol.rollout import TaskId, TaskSpecVersion
 from wmnet.protocol.spec import (
     MAX_EPISODE_LEN,
+    MAX_INNER_BATCH,
     MAX_INNER_STEPS,
     MAX_REPORTED_MS,
     MAX_SAMPLES,
@@ -132,7 +133,7 @@ class InnerHyper(BaseModel):
 
     model_config = _STRICT
     inner_steps: int = Field(ge=1, le=MAX_INNER_STEPS)
-    batch: int = Field(default=8, ge=1, le=1024)
+    batch: int = Field(default=8, ge=1, le=MAX_INNER_BATCH)
     seq_len: int = Field(default=8, ge=2, le=MAX_EPISODE_LEN + 1)
     lr: float = Field(default=3e-4, gt=0, le=1)
     weight_decay: float = Field(default=0.0, ge=0, le=1)

@@ -39,6 +39,7 @@ MAX_DEADLINE_MS = 600_000
 # Training shards (see wmnet.protocol.shard): a task asks for at most this much work,
 # and an update or a checkpoint in the object store is refused past these sizes.
 MAX_INNER_STEPS = 10_000
+MAX_INNER_BATCH = 1024  # windows per inner step
 MAX_SHARD_EPISODES = 4096
 MAX_EPISODE_LEN = 256
 MAX_UPDATE_BYTES = 64 * 1024 * 1024  # one compressed pseudo-gradient

@@ -191,3 +191,15 @@ def test_a_state_file_that_is_not_one_is_one_line(tmp_path):
                 "--netuid", "1", "--state", str(state))  # fmt: skip
     assert_one_line_error(proc, str(state), "--state")
     assert state.read_text() == '{"netuid": 5}'
+
+
+def test_a_shard_task_past_the_protocol_bounds_is_one_line(tmp_path):
+    # The validator's tasks and the bench's are InnerHyper models: a value past its bound
+    # is refused by the option itself, not by a pydantic error after start-up.
+    proc = _run(tmp_path, "validator", "run", "--wallet", "//Bob", "--hotkey", "v",
+                "--netuid", "1", "--store", str(tmp_path / "store"),
+                "--inner-steps", "20000")  # fmt: skip
+    assert_one_line_error(proc, "--inner-steps", "10000")
+    proc = _run(tmp_path, "bench", "gauntlet", "--rounds", "1", "--batch", "5000")
+    assert_one_line_error(proc, "--batch", "1024")
+    assert not (tmp_path / "store").exists()
