@@ -312,14 +312,16 @@ class Hostile:
 
     def _others(self, since: float) -> list[Path]:
         assert self.store is not None
-        found = []
+        found: list[tuple[float, Path]] = []
         for folder in (self.store / "updates").iterdir():
             if folder.name == self.hotkey or not folder.is_dir():
                 continue
             for entry in folder.iterdir():
-                if not entry.name.startswith(".") and entry.stat().st_mtime >= since:
-                    found.append(entry)
-        return sorted(found, key=lambda entry: entry.stat().st_mtime, reverse=True)  # newest
+                if not entry.name.startswith("."):
+                    stored = entry.stat().st_mtime
+                    if stored >= since:
+                        found.append((stored, entry))
+        return [entry for _, entry in sorted(found, reverse=True)]  # newest first
 
     async def _wait_for_others(self, since: float, timeout_s: float = 30) -> list[Path]:
         deadline = time.monotonic() + timeout_s

@@ -15,7 +15,7 @@ BENCH = [sys.executable, "-m", "wmnet.neurons.cli", "bench", "gauntlet", "--roun
 def test_more_inner_steps_give_honest_updates_a_larger_advantage():
     lines: list[str] = []
     res = run_gauntlet_bench(rounds=3, inner_steps=[1, 16, 1], progress=lines.append)
-    assert lines == ["round 3/3 (" + lines[-1].split("(")[1]]  # one line at the end
+    assert len(lines) == 1 and lines[0].startswith("round 3/3 (")  # one line, at the end
     assert res["rounds"] == 3 and res["batch"] == 4  # the validator's default batch
     # One H run once even when named twice; every round measured for each H.
     assert [k for k in res if k.endswith("_false_negatives")] == [
