@@ -33,12 +33,12 @@ import statistics
 import tempfile
 import time
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from wmnet.harness.graphs import FixedGraph, FixedNeuron
 from wmnet.harness.wallets import load_wallet
 from wmnet.localnet.keys import dev_keypair
 from wmnet.miner.engine import RolloutEngine
@@ -54,21 +54,6 @@ from wmnet.worldmodel.checkpoint import default_model_id, load_default
 PLACEHOLDER = "bench-task-id-0000"
 HOSTILE_MODES = ("drip", "gzip", "oversized", "capacity")
 TEMPO_S = 360 * 12.0
-
-
-@dataclass(frozen=True)
-class _Neuron:
-    uid: int
-    hotkey: str
-    axon: str
-
-
-@dataclass
-class _Graph:
-    """What ``run_round`` reads of a metagraph: neurons (uid, hotkey, axon) and block."""
-
-    neurons: list[_Neuron]
-    block: int
 
 
 def _pool(model_id: str, size: int, horizon: int, context: int) -> dict[int, bytes]:
@@ -213,7 +198,9 @@ def bench_validator(
     if not ready.wait(120):
         child.kill()
         raise RuntimeError("the bench's miners did not start")
-    neurons = [_Neuron(i, hotkeys[i], f"127.0.0.1:{ports[i]}") for i in range(miners + n_hostile)]
+    neurons = [
+        FixedNeuron(i, hotkeys[i], f"127.0.0.1:{ports[i]}") for i in range(miners + n_hostile)
+    ]
     # Variant "none": every miner honest; "hostile": the last n_hostile honest ones
     # replaced by hostile ones (the same number of miners asked per round).
     variants = {
@@ -279,12 +266,12 @@ async def _rounds(config, model, model_id, draw, variants, repeats, n_hostile) -
     async with miner_http_client() as http:
         for targets in variants.values():  # one untimed warm-up round each
             block += 1
-            await loop.run_round(http, _Graph(targets, block))
+            await loop.run_round(http, FixedGraph(targets, block))
         for _ in range(repeats):
             for name, targets in variants.items():
                 block += 1
                 start = time.perf_counter()
-                report = await loop.run_round(http, _Graph(targets, block))
+                report = await loop.run_round(http, FixedGraph(targets, block))
                 await loop.auditor.drain()  # the round's sampled audits count too
                 out[name].append(time.perf_counter() - start)
                 accepted = sum(o.accepted for o in report.outcomes)

@@ -20,6 +20,7 @@ import torch
 
 from tests.localnet.served_thread import served_app
 from tests.validator.subnet import client_for, permitted_subnet
+from wmnet.harness.graphs import FixedGraph, FixedNeuron
 from wmnet.harness.wallets import load_wallet
 from wmnet.localnet.chain import Chain
 from wmnet.miner.app import create_app
@@ -195,22 +196,6 @@ def test_a_lost_head_restarts_from_the_shipped_model(tmp_path):
     assert store.exists(default_model_id())  # published for miners to fetch
 
 
-@dataclass(frozen=True)
-class _Neuron:
-    uid: int
-    hotkey: str
-    axon: str
-
-
-@dataclass
-class _Graph:
-    """What the loop's shard round reads of a metagraph."""
-
-    neurons: list[_Neuron]
-    block: int
-    tempo: int = 10
-
-
 def test_a_copier_gets_the_penalty_window_of_a_failed_audit_kept_by_hotkey(world, tmp_path):
     """Through the validator's loop: a round flags the copier (fraud), which opens the
     penalty window a failed audit opens (the policy's tempos from this block, by
@@ -227,11 +212,11 @@ def test_a_copier_gets_the_penalty_window_of_a_failed_audit_kept_by_hotkey(world
     )
     model = load_default().eval()
     loop = ValidatorLoop(config, VALIDATOR, model, default_model_id(), MemoryUsageSink())
-    neurons = [_Neuron(t.uid, t.hotkey, t.axon) for t in world.targets.values()]
-    graph = _Graph(neurons, block=400)
+    neurons = [FixedNeuron(t.uid, t.hotkey, t.axon) for t in world.targets.values()]
+    graph = FixedGraph(neurons, block=400, tempo=10)
     loop.auditor.clock(graph.block, graph.tempo)
 
-    async def shard_round(lp: ValidatorLoop, g: _Graph):
+    async def shard_round(lp: ValidatorLoop, g: FixedGraph):
         async with httpx.AsyncClient() as http:
             return await lp.run_shard_round(http, g)
 
@@ -251,10 +236,10 @@ def test_a_copier_gets_the_penalty_window_of_a_failed_audit_kept_by_hotkey(world
     asyncio.run(loop.auditor.drain())
     save_state(loop.state, config.state_path)
     restarted = ValidatorLoop(config, VALIDATOR, model, default_model_id(), MemoryUsageSink())
-    moved = _Graph([_Neuron(42, copier.hotkey, copier.axon)], block=graph.block + 5)
+    moved = FixedGraph([FixedNeuron(42, copier.hotkey, copier.axon)], graph.block + 5, tempo=10)
     assert restarted.tempo.penalized(moved) == {42}
     # Inside its window the copier is not asked: no round, no usage.
     assert asyncio.run(shard_round(restarted, moved)) is None
     assert restarted.usage.events == []
-    after = _Graph(moved.neurons, block=penalty.until_block)
+    after = FixedGraph(moved.neurons, block=penalty.until_block, tempo=10)
     assert restarted.tempo.penalized(after) == set()
